@@ -1,0 +1,73 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { parse as parseYaml } from 'yaml';
+import type { AppContext } from './context.js';
+import { ProblemError } from './errors.js';
+import { registerJwt } from './http/auth.js';
+import { bindOperations } from './http/bind.js';
+import { registerBodyParsers } from './http/bodies.js';
+import { errorHandler, sendProblem } from './http/errors.js';
+import { registerResponseValidation } from './http/response-validation.js';
+import { accountHandlers } from './routes/accounts.js';
+import { meHandlers } from './routes/me.js';
+import { needHandlers } from './routes/needs.js';
+import { operationsHandlers } from './routes/operations.js';
+import { profileHandlers } from './routes/profile.js';
+
+/**
+ * Builds the HTTP application on a context. Start reading here: every route comes from
+ * openapi.yaml through bindOperations, every error leaves through errorHandler.
+ */
+export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: ctx.config.logLevel, redact: ['req.headers.authorization'] },
+    // Our own one-line access log below carries the route pattern, never the raw URL (handles,
+    // cursors and later capability links are in URLs) and never a body.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.bodyLimitBytes,
+    requestTimeout: ctx.config.requestTimeoutMs,
+    connectionTimeout: ctx.config.requestTimeoutMs + 5_000,
+    keepAliveTimeout: 72_000,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
+    return503OnClosing: true,
+  });
+  ctx.hooks.onPoolError = (error) => app.log.warn({ err: { message: error.message } }, 'database connection lost; it will be re-established');
+
+  // Validation runs on our own Ajv instances built from schemas/: bodies are never coerced and
+  // unknown properties are refused; query and path strings are coerced to their declared types.
+  const bodyAjv = ctx.contract.createAjv();
+  const parameterAjv = ctx.contract.createAjv({ coerceTypes: true, useDefaults: true });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema as object),
+  );
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new ProblemError('not-found', `Nothing at ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  registerBodyParsers(app);
+  await registerJwt(app, ctx);
+  if (ctx.validateResponses) registerResponseValidation(app, ctx);
+
+  await app.register(fastifySwagger, { mode: 'static', specification: { document: parseYaml(ctx.contract.bundledYaml()) } });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  bindOperations(app, ctx, {
+    ...accountHandlers(app, ctx),
+    ...profileHandlers(ctx),
+    ...needHandlers(ctx),
+    ...meHandlers(ctx),
+    ...operationsHandlers(ctx),
+  });
+  return app;
+}

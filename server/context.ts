@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import type { ValidateFunction } from 'ajv';
+import type { Kysely } from 'kysely';
+import type { Config } from './config.js';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.js';
+import type { Database } from './db/schema.js';
+import { loadContract, SCHEMA_BASE, type Contract } from './http/contract.js';
+
+/**
+ * The composition root: everything a request may need, built once from the configuration.
+ * Tests pass overrides (an already opened database, a cheaper KDF) instead of patching modules.
+ */
+export interface AppContext {
+  config: Config;
+  database: DatabaseHandle;
+  db: Kysely<Database>;
+  contract: Contract;
+  /** Validators of documents the services check beyond the request schema (patched results). */
+  validators: { profile: ValidateFunction; needInput: ValidateFunction };
+  /** HS256 key for access tokens, shared by every server process through the database. */
+  tokenKey: string;
+  /** In tests: every response is checked against openapi.yaml. */
+  validateResponses: boolean;
+  /** Set by the app once its logger exists: a PostgreSQL pool error is logged, never fatal. */
+  hooks: { onPoolError: (error: Error) => void };
+  close(): Promise<void>;
+}
+
+export interface ContextOverrides {
+  database?: DatabaseHandle;
+  validateResponses?: boolean;
+}
+
+export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
+  const contract = loadContract();
+  const ajv = contract.createAjv();
+  const hooks = { onPoolError: (_error: Error) => {} };
+  const database =
+    overrides.database ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      onPoolError: (error) => hooks.onPoolError(error),
+    }));
+  try {
+    await migrateToLatest(database.db);
+    await database.analyze();
+    const tokenKey = await loadOrCreateSecret(database.db, 'access-token-hs256');
+    return {
+      config,
+      database,
+      db: database.db,
+      contract,
+      validators: {
+        profile: ajv.getSchema(`${SCHEMA_BASE}profile.json`) as ValidateFunction,
+        needInput: ajv.getSchema(`${SCHEMA_BASE}need.json#/$defs/needInput`) as ValidateFunction,
+      },
+      tokenKey,
+      validateResponses: overrides.validateResponses ?? false,
+      hooks,
+      close: () => database.close(),
+    };
+  } catch (error) {
+    if (!overrides.database) await database.close();
+    throw error;
+  }
+}
+
+/** First process to start creates the secret; every later one (and every restart) reads it. */
+async function loadOrCreateSecret(db: Kysely<Database>, name: string): Promise<string> {
+  await db
+    .insertInto('server_secrets')
+    .values({ name, value: randomBytes(32).toString('base64url') })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
+  const row = await db.selectFrom('server_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
+  return row.value;
+}

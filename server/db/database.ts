@@ -1,0 +1,129 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import lockfile from 'proper-lockfile';
+import { migrationProvider } from './migrations/index.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  kind: DatabaseKind;
+  /** The embedded database itself (PGlite only): tests dump a migrated image from it. */
+  pglite?: PGlite;
+  /** Runs ANALYZE on our tables so the planner knows their sizes and uses the indexes. */
+  analyze(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL server URL; when absent the embedded PGlite database in `dataDir` is used. */
+  databaseUrl?: string | undefined;
+  /** Folder of the embedded database. Omitted together with databaseUrl: an in-memory database. */
+  dataDir?: string | undefined;
+  /** An embedded database image to start from (tests copy one migrated template). */
+  loadDataDir?: Blob | undefined;
+  poolSize?: number;
+  /** PostgreSQL only: the schema to work in (tests give each file its own). */
+  searchPath?: string | undefined;
+  onPoolError?: (error: Error) => void;
+}
+
+export class DataDirLockedError extends Error {}
+
+// Both drivers answer int8 as a string and `date` as 'YYYY-MM-DD', so the code above them never
+// sees a driver's choice (pg would make a local-time Date of a date; PGlite a number of an int8).
+const passThrough = (value: string) => value;
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
+  return openPGlite(options);
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<DatabaseHandle> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 20 || oid === 1082 ? passThrough : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // Without a handler, an idle client's error (the server restarting) would crash the process.
+  pool.on('error', (error) => options.onPoolError?.(error));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: 'postgres',
+    analyze: async () => {
+      // PostgreSQL's autovacuum daemon analyzes by itself.
+    },
+    close: () => db.destroy(),
+  };
+}
+
+async function openPGlite(options: DatabaseOptions): Promise<DatabaseHandle> {
+  let releaseLock: (() => Promise<void>) | undefined;
+  let pgliteDir: string | undefined;
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+    try {
+      // The lock lives beside the database files, refreshed while we run, stale after a crash.
+      releaseLock = await lockfile.lock(options.dataDir, {
+        lockfilePath: join(options.dataDir, 'proffer.lock'),
+        stale: 15_000,
+        update: 5_000,
+        onCompromised: (error) => {
+          console.error(`proffer: lost the lock on ${options.dataDir}: ${error.message}; stopping`);
+          process.exit(1);
+        },
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ELOCKED') {
+        throw new DataDirLockedError(
+          `The data folder ${options.dataDir} is in use by another Proffer process. Stop it, or set PROFFER_DATA to another folder.`,
+        );
+      }
+      throw error;
+    }
+    pgliteDir = join(options.dataDir, 'pgdata');
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      ...(pgliteDir ? { dataDir: pgliteDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      parsers: { [pgliteTypes.INT8]: passThrough, [pgliteTypes.DATE]: passThrough },
+    });
+  } catch (error) {
+    await releaseLock?.();
+    throw error;
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    kind: 'pglite',
+    pglite,
+    analyze: async () => {
+      await sql`analyze`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+      await releaseLock?.();
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,98 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** Table types of the current schema. Migrations never import these: they are typed Kysely<unknown>. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface PeopleTable {
+  id: string;
+  handle: string;
+  password_hash: string;
+  display_name: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface RetiredHandlesTable {
+  handle_digest: string;
+  retired_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface VendorsTable {
+  id: string;
+  client_id: string;
+  secret_hash: string;
+  name: string;
+  homepage: string;
+  contact: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface SessionsTable {
+  id: string;
+  person_id: string | null;
+  vendor_id: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface RefreshTokensTable {
+  token_digest: string;
+  session_id: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+  expires_at: Timestamp;
+  rotated_at: Timestamp | null;
+}
+
+export interface ProfilesTable {
+  person_id: string;
+  document: ColumnType<Record<string, unknown>, string, string>;
+  version: number;
+  updated_at: Timestamp;
+}
+
+export interface NeedsTable {
+  person_id: string;
+  id: string;
+  document: ColumnType<Record<string, unknown>, string, string>;
+  status: 'open' | 'fulfilled' | 'withdrawn';
+  visibility: 'subscribers' | 'public';
+  category: string;
+  wanted_by: string | null;
+  version: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EventsTable {
+  person_id: string;
+  /** int8, read as a string on both databases. */
+  id: Generated<string>;
+  kind: 'profile.updated' | 'need.created' | 'need.updated' | 'need.deleted';
+  subject: string;
+  version: number;
+  data: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Timestamp;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  value: string;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface Database {
+  people: PeopleTable;
+  retired_handles: RetiredHandlesTable;
+  vendors: VendorsTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  profiles: ProfilesTable;
+  needs: NeedsTable;
+  events: EventsTable;
+  server_secrets: ServerSecretsTable;
+}
+
+export type PersonRow = Selectable<PeopleTable>;
+export type NeedRow = Selectable<NeedsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type NewEvent = Insertable<EventsTable>;

@@ -1,0 +1,129 @@
+import { Builder } from 'xml2js';
+
+/**
+ * Atom 1.0, RSS 2.0 and JSON Feed 1.1 from one description of a feed.
+ *
+ * Written on xml2js's builder rather than the `feed` package: `feed` types every entry title as
+ * HTML (person-written text would become markup), has no RFC 5005 paging links, and writes JSON
+ * Feed 1.0 only. Person-written text goes out as text everywhere: Atom `type="text"`, RSS with
+ * HTML-escaped text (RSS readers treat titles and descriptions as HTML), JSON Feed `content_text`.
+ */
+export interface FeedEntry {
+  /** Stable and unique across the feed's life (a URN). */
+  id: string;
+  title: string;
+  summary: string;
+  url: string;
+  published: Date;
+  updated: Date;
+  /** The machine-readable entry, carried as JSON (JSON Feed `_proffer`, Atom/RSS content). */
+  data: unknown;
+}
+
+export interface FeedDocument {
+  id: string;
+  title: string;
+  description: string;
+  author: string;
+  homeUrl: string;
+  /** The URL of this page of the feed in a given format. */
+  selfUrl: (format: FeedFormat) => string;
+  /** The next (older) page, when there is one. */
+  nextUrl?: ((format: FeedFormat) => string) | undefined;
+  updated: Date;
+  entries: FeedEntry[];
+}
+
+export type FeedFormat = 'atom' | 'rss' | 'json';
+
+export const FEED_MEDIA_TYPES: Record<FeedFormat, string> = {
+  atom: 'application/atom+xml',
+  rss: 'application/rss+xml',
+  json: 'application/feed+json',
+};
+
+const ATOM_NS = 'http://www.w3.org/2005/Atom';
+const builder = new Builder({ xmldec: { version: '1.0', encoding: 'UTF-8' }, renderOpts: { pretty: true, indent: '  ', newline: '\n' } });
+
+const escapeHtml = (text: string) =>
+  text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
+
+export function renderAtom(feed: FeedDocument): string {
+  const links = [
+    { $: { rel: 'self', type: FEED_MEDIA_TYPES.atom, href: feed.selfUrl('atom') } },
+    { $: { rel: 'alternate', href: feed.homeUrl } },
+    ...(feed.nextUrl ? [{ $: { rel: 'next', type: FEED_MEDIA_TYPES.atom, href: feed.nextUrl('atom') } }] : []),
+  ];
+  return builder.buildObject({
+    feed: {
+      $: { xmlns: ATOM_NS },
+      id: feed.id,
+      title: { $: { type: 'text' }, _: feed.title },
+      subtitle: { $: { type: 'text' }, _: feed.description },
+      updated: feed.updated.toISOString(),
+      author: { name: feed.author },
+      link: links,
+      entry: feed.entries.map((entry) => ({
+        id: entry.id,
+        title: { $: { type: 'text' }, _: entry.title },
+        updated: entry.updated.toISOString(),
+        published: entry.published.toISOString(),
+        link: { $: { rel: 'alternate', href: entry.url } },
+        summary: { $: { type: 'text' }, _: entry.summary },
+        // RFC 4287 §4.1.3.3: text content is shown as text; the JSON is for machines.
+        content: { $: { type: 'text' }, _: JSON.stringify(entry.data) },
+      })),
+    },
+  });
+}
+
+export function renderRss(feed: FeedDocument): string {
+  const atomLinks = [
+    { $: { rel: 'self', type: FEED_MEDIA_TYPES.rss, href: feed.selfUrl('rss') } },
+    ...(feed.nextUrl ? [{ $: { rel: 'next', type: FEED_MEDIA_TYPES.rss, href: feed.nextUrl('rss') } }] : []),
+  ];
+  return builder.buildObject({
+    rss: {
+      $: { version: '2.0', 'xmlns:atom': ATOM_NS },
+      channel: {
+        title: escapeHtml(feed.title),
+        link: feed.homeUrl,
+        description: escapeHtml(feed.description),
+        lastBuildDate: feed.updated.toUTCString(),
+        'atom:link': atomLinks,
+        item: feed.entries.map((entry) => ({
+          title: escapeHtml(entry.title),
+          link: entry.url,
+          guid: { $: { isPermaLink: 'false' }, _: entry.id },
+          pubDate: entry.updated.toUTCString(),
+          description: escapeHtml(entry.summary),
+        })),
+      },
+    },
+  });
+}
+
+export function renderJsonFeed(feed: FeedDocument): string {
+  return JSON.stringify({
+    version: 'https://jsonfeed.org/version/1.1',
+    title: feed.title,
+    description: feed.description,
+    home_page_url: feed.homeUrl,
+    feed_url: feed.selfUrl('json'),
+    ...(feed.nextUrl ? { next_url: feed.nextUrl('json') } : {}),
+    authors: [{ name: feed.author }],
+    items: feed.entries.map((entry) => ({
+      id: entry.id,
+      url: entry.url,
+      title: entry.title,
+      content_text: entry.summary,
+      date_published: entry.published.toISOString(),
+      date_modified: entry.updated.toISOString(),
+      _proffer: entry.data,
+    })),
+  });
+}
+
+export function renderFeed(feed: FeedDocument, format: FeedFormat): string {
+  return format === 'atom' ? renderAtom(feed) : format === 'rss' ? renderRss(feed) : renderJsonFeed(feed);
+}

@@ -1,0 +1,102 @@
+import fastifyJwt from '@fastify/jwt';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { ProblemError } from '../errors.js';
+import { isSessionLive, type IssuedSession } from '../services/accounts.js';
+import type { Principal } from './contract.js';
+
+export const TOKEN_AUDIENCE = 'proffer-api';
+/** One algorithm, pinned on both sides: a token signed any other way (or with `none`) is refused. */
+const ALGORITHM = 'HS256';
+/** Allowance for clocks of several server processes drifting apart. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+
+export interface AccessClaims {
+  sub: string;
+  kind: Principal;
+  sid: string;
+  iss: string;
+  aud: string;
+  iat: number;
+  exp: number;
+}
+
+export interface AuthenticatedPrincipal {
+  kind: Principal;
+  id: string;
+  sessionId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: AuthenticatedPrincipal;
+  }
+}
+
+export async function registerJwt(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  await app.register(fastifyJwt, {
+    secret: ctx.tokenKey,
+    sign: { algorithm: ALGORITHM, iss: ctx.config.publicUrl, aud: TOKEN_AUDIENCE, expiresIn: `${ctx.config.accessTokenTtlSeconds}s` },
+    verify: {
+      algorithms: [ALGORITHM],
+      allowedIss: ctx.config.publicUrl,
+      allowedAud: TOKEN_AUDIENCE,
+      requiredClaims: ['exp', 'iat', 'sub', 'aud', 'iss'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
+    },
+  });
+}
+
+export function signAccessToken(app: FastifyInstance, session: IssuedSession): string {
+  return app.jwt.sign({ sub: session.subject, kind: session.kind, sid: session.sessionId });
+}
+
+const unauthorized = (detail: string) =>
+  new ProblemError('invalid-token', detail, { headers: { 'www-authenticate': `Bearer realm="proffer", error="invalid_token"` } });
+
+// fast-jwt's error codes, as a person reading the problem would want them said.
+const TOKEN_ERRORS: Record<string, string> = {
+  FAST_JWT_EXPIRED: 'The access token has expired.',
+  FAST_JWT_INACTIVE: 'The access token is not valid yet.',
+  FAST_JWT_INVALID_ALGORITHM: 'The access token is signed with an algorithm this server does not accept.',
+  FAST_JWT_INVALID_SIGNATURE: 'The access token signature does not verify: it was altered or not issued here.',
+  FAST_JWT_MISSING_SIGNATURE: 'The access token is unsigned.',
+  FAST_JWT_MALFORMED: 'The access token is malformed.',
+  FAST_JWT_INVALID_TYPE: 'The access token is malformed.',
+  FAST_JWT_INVALID_PAYLOAD: 'The access token is malformed.',
+  FAST_JWT_MISSING_REQUIRED_CLAIM: 'The access token lacks a required claim.',
+  FAST_JWT_INVALID_CLAIM_VALUE: 'The access token was issued for another audience or issuer.',
+  FAST_JWT_INVALID_CLAIM_TYPE: 'The access token has a claim of the wrong type.',
+};
+
+/** Bearer token from the Authorization header only: tokens in URLs end up in logs and histories. */
+export async function authenticate(app: FastifyInstance, ctx: AppContext, request: FastifyRequest, required: Principal): Promise<void> {
+  const header = request.headers.authorization;
+  if (!header) throw unauthorized('This operation needs an access token: send "Authorization: Bearer <token>".');
+  const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
+  if (!match?.[1]) throw unauthorized('The Authorization header must be "Bearer <token>".');
+  let claims: AccessClaims;
+  try {
+    claims = app.jwt.verify<AccessClaims>(match[1]);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    throw unauthorized(TOKEN_ERRORS[code] ?? 'The access token is invalid.');
+  }
+  if (typeof claims.sid !== 'string' || (claims.kind !== 'person' && claims.kind !== 'vendor')) {
+    throw unauthorized('The access token was not issued by this server.');
+  }
+  if (claims.iat * 1000 > Date.now() + CLOCK_TOLERANCE_SECONDS * 1000) throw unauthorized('The access token is not valid yet.');
+  if (claims.kind !== required) {
+    throw new ProblemError('wrong-principal', `This operation needs a ${required}'s token; this is a ${claims.kind}'s token.`);
+  }
+  if (!(await isSessionLive(ctx.db, claims.sid, claims.kind, claims.sub))) {
+    throw unauthorized('The access token was revoked: its session has ended.');
+  }
+  request.principal = { kind: claims.kind, id: claims.sub, sessionId: claims.sid };
+}
+
+/** The authenticated principal of a route that declared one (the binder guarantees it). */
+export function principalOf(request: FastifyRequest): AuthenticatedPrincipal {
+  if (!request.principal) throw new Error('principalOf called on a route without authentication');
+  return request.principal;
+}

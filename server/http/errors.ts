@@ -1,0 +1,76 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ProblemError, type FieldError } from '../errors.js';
+import { fieldErrors } from '../validation.js';
+import { XmlInputError } from '../xml/index.js';
+
+const VALIDATION_LOCATIONS: Record<string, FieldError['in']> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+// Connection-level failures of PostgreSQL: the database is away, not the request at fault.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i.test(message);
+}
+
+/** Fastify's own 4xx errors, as problems. Anything not listed is ours to explain (or a 500). */
+function fromFastify(error: FastifyError): ProblemError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ProblemError('unsupported-media-type', 'This Content-Type is not accepted here.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ProblemError('payload-too-large', 'The body is larger than this server accepts.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ProblemError('malformed-body', 'The body is empty but its Content-Type says JSON.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ProblemError('malformed-body', 'Content-Length does not match the body.');
+    case 'FST_ERR_CTP_EMPTY_TYPE':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ProblemError('unsupported-media-type', 'The Content-Type header is missing or invalid.');
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return new ProblemError('malformed-body', 'The body is not valid JSON.');
+  }
+  if (error.statusCode === 400 && /prototype|constructor/i.test(error.message)) {
+    return new ProblemError('malformed-body', 'The body contains a forbidden key (__proto__ or constructor.prototype).');
+  }
+  if (error.code === 'FST_ERR_VALIDATION' || error.validation) {
+    const location = VALIDATION_LOCATIONS[error.validationContext ?? 'body'] ?? 'body';
+    return new ProblemError('validation', `The request ${location === 'body' ? 'body' : `${location} parameters`} do not match the schema.`, {
+      errors: fieldErrors(error.validation as Parameters<typeof fieldErrors>[0], location),
+    });
+  }
+  return undefined;
+}
+
+export function toProblem(error: unknown): ProblemError | undefined {
+  if (error instanceof ProblemError) return error;
+  if (error instanceof XmlInputError) {
+    return new ProblemError('malformed-body', `The XML body was refused: ${error.reason}.`, {
+      ...(error.pointer ? { errors: [{ in: 'body', pointer: error.pointer, message: error.reason }] } : {}),
+    });
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ProblemError('unavailable', 'The database is not reachable. Try again shortly.', { headers: { 'retry-after': '5' } });
+  }
+  const fastifyError = error as FastifyError;
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return fromFastify(fastifyError) ?? new ProblemError('validation', 'The request could not be processed.');
+  }
+  return undefined;
+}
+
+export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
+  return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(problem.toBody());
+}
+
+/** The one place errors become responses: known problems as they are, everything else a bare 500. */
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const problem = toProblem(error);
+  if (problem) {
+    if (problem.status >= 500) request.log.warn({ err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'database unavailable');
+    return sendProblem(reply, problem);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(reply, new ProblemError('internal', 'Something went wrong on our side. It has been logged.'));
+}

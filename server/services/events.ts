@@ -1,0 +1,48 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, EventRow } from '../db/schema.js';
+
+export type EventKind = EventRow['kind'];
+
+export interface EventView {
+  id: string;
+  kind: EventKind;
+  subject: string;
+  version: number;
+  createdAt: string;
+  changed?: string[];
+  profile?: Record<string, unknown>;
+  need?: Record<string, unknown>;
+}
+
+/** Written in the same transaction as the change it records, so neither exists without the other. */
+export async function recordEvent(
+  trx: Transaction<Database>,
+  event: { personId: string; kind: EventKind; subject: string; version: number; at: Date; data: Record<string, unknown> },
+): Promise<void> {
+  await trx
+    .insertInto('events')
+    .values({
+      person_id: event.personId,
+      kind: event.kind,
+      subject: event.subject,
+      version: event.version,
+      data: JSON.stringify(event.data),
+      created_at: event.at,
+    })
+    .execute();
+}
+
+export function eventView(row: EventRow): EventView {
+  return { id: row.id, kind: row.kind, subject: row.subject, version: row.version, createdAt: row.created_at.toISOString(), ...row.data };
+}
+
+/** The person's events, newest first; `before` is an event id from a previous page. */
+export async function listEvents(
+  db: Kysely<Database>,
+  personId: string,
+  options: { limit: number; before?: string | undefined },
+): Promise<EventRow[]> {
+  let query = db.selectFrom('events').selectAll().where('person_id', '=', personId);
+  if (options.before !== undefined) query = query.where('id', '<', options.before);
+  return query.orderBy('id', 'desc').limit(options.limit).execute();
+}

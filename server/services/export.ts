@@ -1,0 +1,48 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { getPerson } from './accounts.js';
+import { eventView, type EventView } from './events.js';
+import { needView, type NeedView } from './needs.js';
+import { getProfile } from './profile.js';
+
+export interface PersonExport {
+  format: 'proffer-export/1';
+  exportedAt: string;
+  person: NonNullable<Awaited<ReturnType<typeof getPerson>>>;
+  profile: { document: Record<string, unknown>; version: number; updatedAt: string | null };
+  needs: NeedView[];
+  events: EventView[];
+  sessions: { id: string; createdAt: string; expiresAt: string; revoked: boolean }[];
+}
+
+/** Everything held about one person, read in one transaction so the parts agree with each other. */
+export async function exportPerson(db: Kysely<Database>, personId: string): Promise<PersonExport> {
+  return db.transaction().execute(async (trx) => {
+    const person = await getPerson(trx, personId);
+    if (!person) throw notFound('No such person.');
+    const profile = await getProfile(trx, personId);
+    const needs = await trx.selectFrom('needs').selectAll().where('person_id', '=', personId).orderBy('created_at').orderBy('id').execute();
+    const events = await trx.selectFrom('events').selectAll().where('person_id', '=', personId).orderBy('id').execute();
+    const sessions = await trx
+      .selectFrom('sessions')
+      .select(['id', 'created_at', 'expires_at', 'revoked_at'])
+      .where('person_id', '=', personId)
+      .orderBy('created_at')
+      .execute();
+    return {
+      format: 'proffer-export/1',
+      exportedAt: new Date().toISOString(),
+      person,
+      profile: { document: profile.document, version: profile.version, updatedAt: profile.updatedAt?.toISOString() ?? null },
+      needs: needs.map((row) => needView(row)),
+      events: events.map(eventView),
+      sessions: sessions.map((s) => ({
+        id: s.id,
+        createdAt: s.created_at.toISOString(),
+        expiresAt: s.expires_at.toISOString(),
+        revoked: s.revoked_at !== null,
+      })),
+    };
+  });
+}

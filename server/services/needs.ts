@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { ValidateFunction } from 'ajv';
+import { sql, type Kysely } from 'kysely';
+import type { Database, NeedRow } from '../db/schema.js';
+import { ProblemError, notFound } from '../errors.js';
+import { assertValid } from '../validation.js';
+import { recordEvent } from './events.js';
+import { applyMergePatch } from './merge-patch.js';
+
+export type NeedStatus = 'open' | 'fulfilled' | 'withdrawn' | 'expired';
+type StoredStatus = NeedRow['status'];
+
+/** What the person writes; `status` and the bookkeeping live in columns beside it. */
+export interface NeedInput {
+  title: string;
+  category: string;
+  description?: string;
+  quantity?: number;
+  budget?: { min?: number; max?: number; currency: string };
+  location?: Record<string, string>;
+  wantedBy?: string;
+  visibility?: 'subscribers' | 'public';
+}
+
+export interface NeedView extends NeedInput {
+  id: string;
+  status: NeedStatus;
+  visibility: 'subscribers' | 'public';
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const todayUtc = () => new Date().toISOString().slice(0, 10);
+
+/** An open need whose wanted-by date has passed reads as expired; nothing has to sweep it. */
+export function effectiveStatus(status: StoredStatus, wantedBy: string | null, today = todayUtc()): NeedStatus {
+  return status === 'open' && wantedBy !== null && wantedBy < today ? 'expired' : status;
+}
+
+export function needView(row: NeedRow, today = todayUtc()): NeedView {
+  const document = row.document as unknown as NeedInput;
+  return {
+    id: row.id,
+    ...document,
+    status: effectiveStatus(row.status, row.wanted_by, today),
+    visibility: row.visibility,
+    version: row.version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+function checkBudget(input: NeedInput): void {
+  const { budget } = input;
+  if (budget?.min !== undefined && budget.max !== undefined && budget.min > budget.max) {
+    throw new ProblemError('validation', 'The budget minimum is above its maximum.', {
+      errors: [{ in: 'body', pointer: '/budget/min', message: 'must not be greater than budget.max' }],
+    });
+  }
+}
+
+function columns(input: NeedInput) {
+  const { visibility = 'subscribers', ...rest } = input;
+  return {
+    document: JSON.stringify({ ...rest, visibility }),
+    visibility,
+    category: input.category,
+    wanted_by: input.wantedBy ?? null,
+  };
+}
+
+export async function createNeed(db: Kysely<Database>, personId: string, input: NeedInput): Promise<NeedView> {
+  checkBudget(input);
+  const now = new Date();
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('needs')
+      .values({ person_id: personId, id: randomUUID(), status: 'open', version: 1, created_at: now, updated_at: now, ...columns(input) })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const view = needView(row);
+    await recordEvent(trx, { personId, kind: 'need.created', subject: row.id, version: 1, at: now, data: { need: view } });
+    return view;
+  });
+}
+
+export async function getNeed(db: Kysely<Database>, personId: string, needId: string): Promise<NeedView> {
+  const row = await db.selectFrom('needs').selectAll().where('person_id', '=', personId).where('id', '=', needId).executeTakeFirst();
+  if (!row) throw notFound('No need with this id.');
+  return needView(row);
+}
+
+export interface NeedCursor {
+  createdAt: string;
+  id: string;
+}
+
+export function encodeCursor(cursor: NeedCursor): string {
+  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
+}
+
+export function decodeCursor(text: string): NeedCursor {
+  const invalid = new ProblemError('validation', 'The cursor is not one this server gave out.', {
+    errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
+  });
+  try {
+    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      typeof value[1] === 'string' &&
+      /^[0-9a-f-]{36}$/.test(value[1])
+    ) {
+      return { createdAt: value[0], id: value[1] };
+    }
+  } catch {
+    // falls through to the problem below
+  }
+  throw invalid;
+}
+
+export async function listNeeds(
+  db: Kysely<Database>,
+  personId: string,
+  options: { limit: number; cursor?: string | undefined; status?: NeedStatus | undefined },
+): Promise<{ items: NeedView[]; next: string | null }> {
+  const today = todayUtc();
+  let query = db.selectFrom('needs').selectAll().where('person_id', '=', personId);
+  if (options.cursor) {
+    const after = decodeCursor(options.cursor);
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', new Date(after.createdAt)),
+        eb.and([eb('created_at', '=', new Date(after.createdAt)), eb('id', '<', after.id)]),
+      ]),
+    );
+  }
+  if (options.status === 'expired') {
+    query = query.where('status', '=', 'open').where('wanted_by', '<', today);
+  } else if (options.status === 'open') {
+    query = query.where('status', '=', 'open').where((eb) => eb.or([eb('wanted_by', 'is', null), eb('wanted_by', '>=', today)]));
+  } else if (options.status) {
+    query = query.where('status', '=', options.status);
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit + 1).execute();
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((row) => needView(row, today)),
+    next: rows.length > options.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+  };
+}
+
+export async function patchNeed(
+  db: Kysely<Database>,
+  personId: string,
+  needId: string,
+  patch: Record<string, unknown>,
+  validateInput: ValidateFunction,
+): Promise<NeedView> {
+  const { status, ...fields } = patch as { status?: StoredStatus } & Record<string, unknown>;
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('needs')
+      .selectAll()
+      .where('person_id', '=', personId)
+      .where('id', '=', needId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!row) throw notFound('No need with this id.');
+    const next = applyMergePatch(row.document, fields);
+    assertValid<NeedInput>(validateInput, next, 'body', 'The patched need would not be valid.');
+    checkBudget(next);
+    const nextStatus = status ?? row.status;
+    if (isDeepStrictEqual(next, row.document) && nextStatus === row.status) return needView(row);
+    const now = new Date();
+    const updated = await trx
+      .updateTable('needs')
+      .set({ ...columns(next), status: nextStatus, version: sql<number>`version + 1`, updated_at: now })
+      .where('person_id', '=', personId)
+      .where('id', '=', needId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const view = needView(updated);
+    await recordEvent(trx, { personId, kind: 'need.updated', subject: needId, version: updated.version, at: now, data: { need: view } });
+    return view;
+  });
+}
+
+export async function deleteNeed(db: Kysely<Database>, personId: string, needId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await trx.deleteFrom('needs').where('person_id', '=', personId).where('id', '=', needId).returning('version').executeTakeFirst();
+    if (!row) throw notFound('No need with this id.');
+    await recordEvent(trx, { personId, kind: 'need.deleted', subject: needId, version: row.version + 1, at: new Date(), data: {} });
+  });
+}

@@ -15,6 +15,12 @@ import { needHandlers } from './routes/needs.js';
 import { operationsHandlers } from './routes/operations.js';
 import { profileHandlers } from './routes/profile.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    registeredRoutes: { method: string; url: string }[];
+  }
+}
+
 /**
  * Builds the HTTP application on a context. Start reading here: every route comes from
  * openapi.yaml through bindOperations, every error leaves through errorHandler.
@@ -33,6 +39,12 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     onConstructorPoisoning: 'error',
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
     return503OnClosing: true,
+  });
+  // Every route as registered, so a test can hold the route table against openapi.yaml.
+  const registeredRoutes: { method: string; url: string }[] = [];
+  app.decorate('registeredRoutes', registeredRoutes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) registeredRoutes.push({ method, url: route.url });
   });
   ctx.hooks.onPoolError = (error) => app.log.warn({ err: { message: error.message } }, 'database connection lost; it will be re-established');
 

@@ -85,9 +85,11 @@ export class ProblemError extends Error {
 export function oauthProblem(
   error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_client',
   description: string,
+  options: { errors?: FieldError[] } = {},
 ): ProblemError {
   const code = `oauth/${error.replaceAll('_', '-')}` as ProblemCode;
   return new ProblemError(code, description, {
+    ...(options.errors ? { errors: options.errors } : {}),
     extensions: { error, error_description: description },
     headers: error === 'invalid_client' ? { 'www-authenticate': 'Basic realm="proffer"' } : {},
   });

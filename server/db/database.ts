@@ -58,6 +58,10 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   });
   // Without a handler, an idle client's error (the server restarting) would crash the process.
   pool.on('error', (error) => options.onPoolError?.(error));
+  // A client checked out of the pool has no pool listener: if its connection drops between two
+  // queries it emits 'error' with nobody listening, which would end the process. The query in
+  // flight fails on its own (and becomes a 503); this listener only keeps the process alive.
+  pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

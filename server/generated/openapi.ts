@@ -728,7 +728,24 @@ export interface components {
                     /** @enum {unknown} */
                     status?: "open" | "fulfilled" | "withdrawn";
                 };
-                /** NeedList */
+                /**
+                 * NeedList
+                 * @example {
+                 *       "items": [
+                 *         {
+                 *           "id": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+                 *           "title": "A second-hand road bike, 54 cm frame",
+                 *           "category": "sports/cycling",
+                 *           "status": "open",
+                 *           "visibility": "public",
+                 *           "version": 1,
+                 *           "createdAt": "2026-11-22T10:00:00.000Z",
+                 *           "updatedAt": "2026-11-22T10:00:00.000Z"
+                 *         }
+                 *       ],
+                 *       "next": "WyIyMDI2LTExLTIyVDEwOjAwOjAwLjAwMFoiLCIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiXQ"
+                 *     }
+                 */
                 needList: {
                     items: components["schemas"]["need"][];
                     /** @description Cursor of the next page, or null on the last page. */
@@ -736,7 +753,24 @@ export interface components {
                 };
             };
         };
-        /** NeedList */
+        /**
+         * NeedList
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *           "title": "A second-hand road bike, 54 cm frame",
+         *           "category": "sports/cycling",
+         *           "status": "open",
+         *           "visibility": "public",
+         *           "version": 1,
+         *           "createdAt": "2026-11-22T10:00:00.000Z",
+         *           "updatedAt": "2026-11-22T10:00:00.000Z"
+         *         }
+         *       ],
+         *       "next": "WyIyMDI2LTExLTIyVDEwOjAwOjAwLjAwMFoiLCIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiXQ"
+         *     }
+         */
         needList: {
             items: components["schemas"]["need"][];
             /** @description Cursor of the next page, or null on the last page. */
@@ -1251,6 +1285,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
         };
@@ -1278,6 +1313,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
@@ -1307,6 +1343,7 @@ export interface operations {
             };
             400: components["responses"]["OAuthError"];
             401: components["responses"]["OAuthClientError"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
@@ -1332,6 +1369,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
@@ -1731,6 +1769,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
         };
     };

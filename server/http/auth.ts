@@ -69,6 +69,9 @@ const TOKEN_ERRORS: Record<string, string> = {
   FAST_JWT_INVALID_CLAIM_TYPE: 'The access token has a claim of the wrong type.',
 };
 
+const isUuid = (value: unknown): value is string =>
+  typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+
 /** Bearer token from the Authorization header only: tokens in URLs end up in logs and histories. */
 export async function authenticate(app: FastifyInstance, ctx: AppContext, request: FastifyRequest, required: Principal): Promise<void> {
   const header = request.headers.authorization;
@@ -82,7 +85,8 @@ export async function authenticate(app: FastifyInstance, ctx: AppContext, reques
     const code = (error as { code?: string }).code ?? '';
     throw unauthorized(TOKEN_ERRORS[code] ?? 'The access token is invalid.');
   }
-  if (typeof claims.sid !== 'string' || (claims.kind !== 'person' && claims.kind !== 'vendor')) {
+  // Ids are UUIDs in the database: anything else could never match, and must not reach a query.
+  if (!isUuid(claims.sid) || !isUuid(claims.sub) || (claims.kind !== 'person' && claims.kind !== 'vendor')) {
     throw unauthorized('The access token was not issued by this server.');
   }
   if (claims.iat * 1000 > Date.now() + CLOCK_TOLERANCE_SECONDS * 1000) throw unauthorized('The access token is not valid yet.');

@@ -61,11 +61,14 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
     headers: parameterSchema(op, 'header'),
   };
   if (body) {
-    schema.body = {
-      content: Object.fromEntries(
-        Object.entries(body.content).map(([type, s]) => [type, { schema: s }]),
-      ),
-    };
+    const content: Record<string, { schema: unknown }> = Object.fromEntries(
+      Object.entries(body.content).map(([type, s]) => [type, { schema: s }]),
+    );
+    // Fastify picks the body schema by the media type it parsed (rewriting the header later does
+    // not change it), and a type without a schema is not validated at all: text/xml gets
+    // application/xml's schema.
+    if (content['application/xml'] && !content['text/xml']) content['text/xml'] = content['application/xml'];
+    schema.body = { content };
   }
   return {
     method: op.method.toUpperCase() as RouteOptions['method'],
@@ -96,8 +99,6 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
               schemas: ctx.contract.xmlSchemas,
               maxBytes: ctx.config.bodyLimitBytes,
             });
-            // Fastify picks the body schema by Content-Type: text/xml is validated as application/xml.
-            if (type === 'text/xml') request.headers['content-type'] = 'application/xml';
           } else if (isJsonMediaType(type)) {
             const pointer = findNonXmlCharacter(request.body);
             if (pointer !== null) {

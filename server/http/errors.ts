@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ProblemError, type FieldError } from '../errors.js';
+import { ProblemError, oauthProblem, type FieldError } from '../errors.js';
 import { fieldErrors } from '../validation.js';
 import { XmlInputError } from '../xml/index.js';
 
@@ -64,9 +64,30 @@ export function sendProblem(reply: FastifyReply, problem: ProblemError): Fastify
   return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(problem.toBody());
 }
 
+/** The OAuth endpoints, whose every refusal carries an RFC 6749 §5.2 `error` (RFC 7009 §2.2.1 for revocation). */
+const OAUTH_OPERATIONS = new Set(['createToken', 'revokeToken']);
+
+/**
+ * A request to an OAuth endpoint that fails schema validation or parsing is `invalid_request`, or
+ * `unsupported_grant_type` when the grant_type given is not one we know; the field errors stay.
+ */
+function asOAuthProblem(problem: ProblemError, request: FastifyRequest): ProblemError {
+  if (problem.code !== 'validation' && problem.code !== 'malformed-body') return problem;
+  if (!OAUTH_OPERATIONS.has(request.routeOptions.config?.operationId ?? '')) return problem;
+  const body = request.body as Record<string, unknown> | null | undefined;
+  const unsupportedGrant =
+    problem.code === 'validation' &&
+    typeof body?.grant_type === 'string' &&
+    (problem.errors ?? []).some((e) => e.in === 'body' && e.pointer === '/grant_type');
+  return unsupportedGrant
+    ? oauthProblem('unsupported_grant_type', 'This grant_type is not supported: use password, client_credentials or refresh_token.', { errors: problem.errors })
+    : oauthProblem('invalid_request', problem.message, { errors: problem.errors });
+}
+
 /** The one place errors become responses: known problems as they are, everything else a bare 500. */
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const problem = toProblem(error);
+  const known = toProblem(error);
+  const problem = known && asOAuthProblem(known, request);
   if (problem) {
     if (problem.status >= 500) request.log.warn({ err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'database unavailable');
     return sendProblem(reply, problem);

@@ -605,6 +605,28 @@ export interface components {
          * @enum {unknown}
          */
         visibility: "subscribers" | "public";
+        min: number;
+        max: number;
+        /** @description ISO 4217 code. */
+        currency: string;
+        /** @description A merge patch of a budget: each member may be `null` to remove it; the merged budget must still be valid. */
+        budgetPatch: {
+            min?: components["schemas"]["min"] | null;
+            max?: components["schemas"]["max"] | null;
+            currency?: components["schemas"]["currency"] | null;
+        };
+        locality: string;
+        region: string;
+        postalCode: string;
+        /** @description ISO 3166-1 alpha-2. */
+        country: string;
+        /** @description A merge patch of a location: each member may be `null` to remove it. */
+        locationPatch: {
+            locality?: components["schemas"]["locality"] | null;
+            region?: components["schemas"]["region"] | null;
+            postalCode?: components["schemas"]["postalCode"] | null;
+            country?: components["schemas"]["country"] | null;
+        };
         /**
          * Need
          * @description A need (intent) as the person reads it. `status` is `expired` once `wantedBy` has passed while the need was still open.
@@ -715,14 +737,22 @@ export interface components {
                  *       },
                  *       "wantedBy": null
                  *     }
+                 * @example {
+                 *       "budget": {
+                 *         "min": null
+                 *       },
+                 *       "location": {
+                 *         "locality": "Villeurbanne"
+                 *       }
+                 *     }
                  */
                 needPatch: {
                     title?: components["schemas"]["title"];
                     description?: components["schemas"]["description"] | null;
                     category?: components["schemas"]["category"];
                     quantity?: components["schemas"]["quantity"] | null;
-                    budget?: components["schemas"]["budget"] | null;
-                    location?: components["schemas"]["location"] | null;
+                    budget?: components["schemas"]["budgetPatch"] | null;
+                    location?: components["schemas"]["locationPatch"] | null;
                     wantedBy?: string | null;
                     visibility?: components["schemas"]["visibility"];
                     /** @enum {unknown} */
@@ -750,6 +780,19 @@ export interface components {
                     items: components["schemas"]["need"][];
                     /** @description Cursor of the next page, or null on the last page. */
                     next: string | null;
+                };
+                /** @description A merge patch of a budget: each member may be `null` to remove it; the merged budget must still be valid. */
+                budgetPatch: {
+                    min?: components["schemas"]["min"] | null;
+                    max?: components["schemas"]["max"] | null;
+                    currency?: components["schemas"]["currency"] | null;
+                };
+                /** @description A merge patch of a location: each member may be `null` to remove it. */
+                locationPatch: {
+                    locality?: components["schemas"]["locality"] | null;
+                    region?: components["schemas"]["region"] | null;
+                    postalCode?: components["schemas"]["postalCode"] | null;
+                    country?: components["schemas"]["country"] | null;
                 };
             };
         };
@@ -819,14 +862,22 @@ export interface components {
          *       },
          *       "wantedBy": null
          *     }
+         * @example {
+         *       "budget": {
+         *         "min": null
+         *       },
+         *       "location": {
+         *         "locality": "Villeurbanne"
+         *       }
+         *     }
          */
         needPatch: {
             title?: components["schemas"]["title"];
             description?: components["schemas"]["description"] | null;
             category?: components["schemas"]["category"];
             quantity?: components["schemas"]["quantity"] | null;
-            budget?: components["schemas"]["budget"] | null;
-            location?: components["schemas"]["location"] | null;
+            budget?: components["schemas"]["budgetPatch"] | null;
+            location?: components["schemas"]["locationPatch"] | null;
             wantedBy?: string | null;
             visibility?: components["schemas"]["visibility"];
             /** @enum {unknown} */
@@ -1368,7 +1419,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["OAuthError"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
         };

@@ -69,7 +69,7 @@ const TOKEN_ERRORS: Record<string, string> = {
   FAST_JWT_INVALID_CLAIM_TYPE: 'The access token has a claim of the wrong type.',
 };
 
-const isUuid = (value: unknown): value is string =>
+export const isUuid = (value: unknown): value is string =>
   typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 
 /** Bearer token from the Authorization header only: tokens in URLs end up in logs and histories. */
@@ -89,7 +89,7 @@ export async function authenticate(app: FastifyInstance, ctx: AppContext, reques
   if (!isUuid(claims.sid) || !isUuid(claims.sub) || (claims.kind !== 'person' && claims.kind !== 'vendor')) {
     throw unauthorized('The access token was not issued by this server.');
   }
-  if (claims.iat * 1000 > Date.now() + CLOCK_TOLERANCE_SECONDS * 1000) throw unauthorized('The access token is not valid yet.');
+  if (typeof claims.iat !== 'number' || claims.iat * 1000 > Date.now() + CLOCK_TOLERANCE_SECONDS * 1000) throw unauthorized('The access token is not valid yet.');
   if (claims.kind !== required) {
     throw new ProblemError('wrong-principal', `This operation needs a ${required}'s token; this is a ${claims.kind}'s token.`);
   }

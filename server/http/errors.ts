@@ -36,7 +36,7 @@ function fromFastify(error: FastifyError): ProblemError | undefined {
   }
   if (error.code === 'FST_ERR_VALIDATION' || error.validation) {
     const location = VALIDATION_LOCATIONS[error.validationContext ?? 'body'] ?? 'body';
-    return new ProblemError('validation', `The request ${location === 'body' ? 'body' : `${location} parameters`} do not match the schema.`, {
+    return new ProblemError('validation', location === 'body' ? 'The request body does not match the schema.' : `The request's ${location} parameters do not match the schema.`, {
       errors: fieldErrors(error.validation as Parameters<typeof fieldErrors>[0], location),
     });
   }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { oauthProblem } from '../errors.js';
 import type { components } from '../generated/openapi.js';
-import { signAccessToken, type AccessClaims } from '../http/auth.js';
+import { isUuid, signAccessToken, type AccessClaims } from '../http/auth.js';
 import type { Handlers } from '../http/bind.js';
 import {
   clientCredentialsGrant,
@@ -28,7 +28,8 @@ function basicCredentials(request: FastifyRequest): ClientCredentials | undefine
   const colon = decoded.indexOf(':');
   if (colon < 0) throw oauthProblem('invalid_client', 'HTTP Basic credentials must be client_id:client_secret.');
   try {
-    return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
+    const formDecode = (text: string) => decodeURIComponent(text.replaceAll('+', ' '));
+    return { clientId: formDecode(decoded.slice(0, colon)), clientSecret: formDecode(decoded.slice(colon + 1)) };
   } catch {
     throw oauthProblem('invalid_client', 'HTTP Basic credentials are not correctly encoded.');
   }
@@ -85,7 +86,9 @@ export function accountHandlers(app: FastifyInstance, ctx: AppContext): Handlers
       if (token.startsWith('prt_')) sessionId = await sessionOfRefreshToken(ctx.db, token);
       else {
         try {
-          sessionId = app.jwt.verify<AccessClaims>(token, { ignoreExpiration: true } as never).sid;
+          const { sid } = app.jwt.verify<AccessClaims>(token, { ignoreExpiration: true } as never);
+          // Only a session id can name a session (and anything else must not reach a query).
+          sessionId = isUuid(sid) ? sid : undefined;
         } catch {
           sessionId = undefined;
         }

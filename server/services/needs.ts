@@ -186,15 +186,16 @@ export async function patchNeed(
       .returningAll()
       .executeTakeFirstOrThrow();
     const view = needView(updated);
-    await recordEvent(trx, { personId, kind: 'need.updated', subject: needId, version: updated.version, at: now, data: { need: view } });
+    // The stored id, not the URL's spelling of it (UUIDs are case-insensitive on input).
+    await recordEvent(trx, { personId, kind: 'need.updated', subject: updated.id, version: updated.version, at: now, data: { need: view } });
     return view;
   });
 }
 
 export async function deleteNeed(db: Kysely<Database>, personId: string, needId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const row = await trx.deleteFrom('needs').where('person_id', '=', personId).where('id', '=', needId).returning('version').executeTakeFirst();
+    const row = await trx.deleteFrom('needs').where('person_id', '=', personId).where('id', '=', needId).returning(['id', 'version']).executeTakeFirst();
     if (!row) throw notFound('No need with this id.');
-    await recordEvent(trx, { personId, kind: 'need.deleted', subject: needId, version: row.version + 1, at: new Date(), data: {} });
+    await recordEvent(trx, { personId, kind: 'need.deleted', subject: row.id, version: row.version + 1, at: new Date(), data: {} });
   });
 }

@@ -68,10 +68,13 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ PORT: '0', PROFFER_KDF_COST: '10', PROFFER_PUBLIC_URL: 'http://proffer.test', PROFFER_LOG_LEVEL: 'silent', ...overrides });
 }
 
-export async function startTestServer(options: { env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(options: { env?: Record<string, string>; logLines?: string[] } = {}): Promise<TestServer> {
   const { database, drop } = await openTestDatabase();
   const ctx = await createContext(testConfig(options.env), { database, validateResponses: true });
-  const app = await buildApp(ctx, { logger: false });
+  const lines = options.logLines;
+  const app = await buildApp(ctx, {
+    logger: lines ? { level: 'trace', stream: { write: (line: string) => void lines.push(line) } } : false,
+  });
   await app.ready();
 
   const request = (opts: InjectOptions) => app.inject(opts);

@@ -1,0 +1,131 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** `npm start` as a person runs it (node + tsx, the same command), on a free port. */
+async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string; listening: Promise<string> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(await freePort()), PROFFER_LOG_LEVEL: 'warn', DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listening = new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Proffer listening on (http:\/\/[^\s]+)[\s\S]*API reference/.exec(output);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      running.delete(child);
+      reject(new Error(`server exited with ${code}: ${output}`));
+    });
+  });
+  listening.catch(() => {});
+  running.add(child);
+  return { child, output: () => output, listening };
+}
+
+const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+describe('npm start', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'proffer-e2e-'));
+  let schema: string | undefined;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    env = { PROFFER_DATA: dataDir };
+    const url = process.env.DATABASE_URL;
+    if (url) {
+      schema = `e2e_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`create schema ${schema}`);
+      await admin.end();
+      const target = new URL(url);
+      target.searchParams.set('options', `-c search_path=${schema}`);
+      env = { DATABASE_URL: target.toString() };
+    }
+  });
+
+  afterAll(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (schema) {
+      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      await admin.query(`drop schema ${schema} cascade`);
+      await admin.end();
+    }
+  });
+
+  it("serves the README's walkthrough, prints where it listens, and stops gracefully on SIGTERM", async () => {
+    const server = await startServer(env);
+    const base = await server.listening;
+    expect(server.output()).toMatch(/API reference: .*\/docs/);
+
+    // The walkthrough exactly as the README shows it, pointed at this server.
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const script = /## Walkthrough[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(script).toBeDefined();
+    const run = spawnSync('bash', ['-euo', 'pipefail', '-c', (script as string).replace('B=http://127.0.0.1:8080', `B=${base}`)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const out = run.stdout;
+    expect(out).toContain('"handle":"ada"');
+    expect(out).toContain('<given>Ada</given>');
+    expect(out).toContain('"work":"ada@analytical.example"');
+    expect(out).toContain('"title":"A second-hand road bike, 54 cm frame"');
+    expect(out).toMatch(/<feed xmlns="http:\/\/www.w3.org\/2005\/Atom">[\s\S]*New need: A second-hand road bike/);
+    expect(out).toContain('"format":"proffer-export/1"');
+    expect(out).not.toContain('"status":500');
+
+    server.child.kill('SIGTERM');
+    expect(await exited(server.child)).toBe(0);
+  });
+
+  it.runIf(!process.env.DATABASE_URL)('refuses to share its data folder with a second server, with a clear message', async () => {
+    const first = await startServer(env);
+    await first.listening;
+    const second = await startServer(env);
+    const code = await exited(second.child);
+    expect(code).toBe(1);
+    expect(second.output()).toContain('is in use by another Proffer process');
+    first.child.kill('SIGTERM');
+    expect(await exited(first.child)).toBe(0);
+    // After a clean stop the folder is free again.
+    const third = await startServer(env);
+    await third.listening;
+    third.child.kill('SIGINT');
+    expect(await exited(third.child)).toBe(0);
+  });
+
+  it('refuses a bad configuration with a one-line reason and no stack', async () => {
+    const server = await startServer({ ...env, PORT: 'eighty' });
+    expect(await exited(server.child)).toBe(1);
+    expect(server.output().trim()).toBe('proffer: PORT must be a whole number, got "eighty"');
+  });
+});

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
-import sax from 'sax';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromXml } from '../../server/xml/index.js';
+import { child, parseXmlTree } from '../helpers/xml.js';
 import { startTestServer, type TestPerson, type TestServer } from '../helpers/server.js';
 
 const NS = 'https://proffer.dev/ns/1';
@@ -173,48 +173,6 @@ function expectProblem(response: LightMyRequestResponse, status: number, pointer
   return problem;
 }
 
-interface XmlNode {
-  local: string;
-  uri: string;
-  attributes: Record<string, string>;
-  text: string;
-  children: XmlNode[];
-}
-
-/** Parses with sax in strict mode (throws on anything not well-formed), keeping namespaces. */
-function parseXmlTree(text: string): XmlNode {
-  const parser = sax.parser(true, { xmlns: true });
-  const stack: XmlNode[] = [];
-  let root: XmlNode | undefined;
-  parser.onerror = (error) => {
-    throw error;
-  };
-  parser.onopentag = (tag) => {
-    const qualified = tag as sax.QualifiedTag;
-    const attributes: Record<string, string> = {};
-    for (const [name, attribute] of Object.entries(qualified.attributes)) attributes[name] = attribute.value;
-    const node: XmlNode = { local: qualified.local, uri: qualified.uri, attributes, text: '', children: [] };
-    stack.at(-1)?.children.push(node);
-    stack.push(node);
-    root ??= node;
-  };
-  parser.onclosetag = () => {
-    stack.pop();
-  };
-  parser.ontext = (chunk) => {
-    const top = stack.at(-1);
-    if (top) top.text += chunk;
-  };
-  parser.write(text).close();
-  if (!root) throw new Error('no root element');
-  return root;
-}
-
-function child(node: XmlNode, local: string): XmlNode {
-  const found = node.children.find((c) => c.local === local);
-  if (!found) throw new Error(`no <${local}> in <${node.local}>`);
-  return found;
-}
 
 function fromNeedXml(text: string, root: 'need' | 'needs', schema: string): unknown {
   return fromXml(text, { root, schemaRef: SCHEMAS + schema, schemas: server.ctx.contract.xmlSchemas });

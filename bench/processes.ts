@@ -1,0 +1,190 @@
+// Child processes of a benchmark run, and the clean-up that must happen however the run ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** The project's folder: children run from it (tsx, server/main.ts, .ci/with-postgres). */
+export const ROOT = join(import.meta.dirname, '..');
+
+/** Things to undo, newest first: stop a server before dropping its schema, before removing a folder. */
+const cleanups: { label: string; run: () => Promise<void> }[] = [];
+
+export function onCleanup(label: string, run: () => Promise<void>): () => void {
+  const entry = { label, run };
+  cleanups.push(entry);
+  return () => {
+    const index = cleanups.indexOf(entry);
+    if (index >= 0) cleanups.splice(index, 1);
+  };
+}
+
+/** Runs every registered clean-up once, newest first; a failing one is reported and the rest still run. */
+export async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) {
+    const entry = cleanups.pop();
+    if (!entry) break;
+    try {
+      await entry.run();
+    } catch (error) {
+      console.error(`bench: clean-up "${entry.label}" failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** A port of 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Child {
+  name: string;
+  pid: number;
+  process: ChildProcess;
+  /** The last lines it wrote, for a failure message. */
+  tail(): string;
+  /** Resolves once the process has exited. */
+  exited: Promise<void>;
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL to its whole process group if it is still there after graceMs. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** Default: the project's folder. */
+  cwd?: string;
+  /** Resolves the start when a line of output matches; its match is returned. */
+  readyLine: RegExp;
+  timeoutMs?: number;
+  /** Keep stdin open (a child that watches it ends when we do). */
+  stdin?: boolean;
+  /** Which lines after readiness are echoed with the child's name (warnings, errors); default all. */
+  echo?: (line: string) => boolean;
+}
+
+/**
+ * Starts a process in a group of its own (so a Ctrl-C at the terminal reaches only the runner,
+ * which then stops everything in order) and waits for its ready line.
+ */
+export async function startChild(options: StartOptions): Promise<{ child: Child; match: RegExpExecArray }> {
+  const proc = spawn(options.command, options.args, {
+    env: options.env,
+    cwd: options.cwd ?? ROOT,
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const lines: string[] = [];
+  let ready = false;
+  let exitedFlag = false;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => {
+    exitedFlag = true;
+    resolve();
+  }));
+  proc.once('error', () => {
+    exitedFlag = true;
+  });
+
+  let onLine: ((line: string) => void) | undefined;
+  for (const stream of [proc.stdout, proc.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      if (lines.length > 40) lines.shift();
+      if (ready && (options.echo?.(line) ?? true)) console.error(`[${options.name}] ${line}`);
+      onLine?.(line);
+    });
+  }
+
+  const stop = async (graceMs = 12_000): Promise<void> => {
+    if (exitedFlag || proc.pid === undefined) return;
+    proc.stdin?.end();
+    try {
+      proc.kill('SIGTERM');
+    } catch {
+      // already gone
+    }
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), graceMs).unref());
+    if ((await Promise.race([exited.then(() => 'done' as const), timer])) === 'late') {
+      console.error(`bench: ${options.name} did not stop within ${graceMs} ms; killing it`);
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    }
+  };
+
+  const child: Child = {
+    name: options.name,
+    pid: proc.pid ?? -1,
+    process: proc,
+    tail: () => lines.join('\n'),
+    exited,
+    alive: () => !exitedFlag,
+    stop,
+  };
+  const unregister = onCleanup(`stop ${options.name}`, () => stop());
+  void exited.then(unregister);
+
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timeout = setTimeout(() => reject(new Error(`${options.name} was not ready within ${timeoutMs / 1000} s:\n${child.tail()}`)), timeoutMs);
+    onLine = (line) => {
+      const found = options.readyLine.exec(line);
+      if (found && !ready) {
+        ready = true;
+        clearTimeout(timeout);
+        resolve(found);
+      }
+    };
+    proc.once('error', (error) => {
+      clearTimeout(timeout);
+      reject(new Error(`${options.name} could not be started: ${error.message}`));
+    });
+    void exited.then(() => {
+      clearTimeout(timeout);
+      if (!ready) reject(new Error(`${options.name} exited (code ${proc.exitCode ?? proc.signalCode}) before it was ready:\n${child.tail()}`));
+    });
+  }).catch(async (error: unknown) => {
+    await stop(3_000);
+    throw error;
+  });
+  return { child, match };
+}
+
+/** Resident-memory figures of a process, in MiB, from /proc (Linux). */
+export function memoryOf(pid: number): { rss: number; hwm: number } {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS, so the next reading is one scenario's peak. */
+export function resetPeakMemory(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,298 @@
+// `npm run bench`: every scenario against embedded PGlite and against PostgreSQL, with autocannon
+// on 127.0.0.1, as ratios of bare-fastify baselines measured in the same run. See docs/performance.md.
+//   npm run bench -- --duration 5 --db pglite --only profile-json
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { postgresServer } from './postgres.js';
+import { memoryOf, onCleanup, resetPeakMemory, ROOT, runCleanups } from './processes.js';
+import { seedPerson, type BenchPerson } from './proffer-api.js';
+import { markdown, scenarioLine, textTable, type Measurement, type RunInfo, type ServerStart } from './report.js';
+import { BASELINES, SCENARIOS, type RequestSpec, type Scenario, type ScenarioContext, type ServerKind } from './scenarios.js';
+import { startServer, type DatabaseTarget, type RunningServer } from './servers.js';
+
+const DATABASES = ['pglite', 'postgres'] as const;
+type DatabaseKind = (typeof DATABASES)[number];
+
+const USAGE = `Usage: npm run bench -- [options]
+  --duration <s>     seconds measured per scenario (default 10)
+  --warmup <s>       seconds of unmeasured load before each (default 2)
+  --connections <n>  concurrent connections (default 50)
+  --db <list>        pglite,postgres (default both; PostgreSQL is DATABASE_URL, or a throw-away
+                     server from .ci/with-postgres when it is not set)
+  --only <list>      scenarios to run besides the baselines (default all)
+  --json <file>      also write the figures as JSON
+  --cpu-prof <dir>   run each server with node --cpu-prof, profiles written to <dir> (for finding
+                     where the time goes; the figures of such a run are not comparable)
+
+Scenarios:
+${SCENARIOS.map((s) => `  ${s.name.padEnd(13)} ${s.about}`).join('\n')}`;
+
+interface Options {
+  duration: number;
+  warmup: number;
+  connections: number;
+  databases: DatabaseKind[];
+  scenarios: Scenario[];
+  json: string | undefined;
+  cpuProfileDir: string | undefined;
+}
+
+class UsageError extends Error {}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      connections: { type: 'string', default: '50' },
+      db: { type: 'string', default: DATABASES.join(',') },
+      only: { type: 'string' },
+      json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const number = (name: string, raw: string, min: number, max: number) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return value;
+  };
+  const databases = values.db.split(',').map((d) => d.trim()).filter(Boolean);
+  for (const d of databases) if (!(DATABASES as readonly string[]).includes(d)) throw new UsageError(`--db: unknown database "${d}" (pglite, postgres)`);
+  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of only ?? []) if (!SCENARIOS.some((s) => s.name === name)) throw new UsageError(`--only: unknown scenario "${name}"`);
+  return {
+    // Proffer's access tokens are set to live an hour and each scenario logs in afresh.
+    duration: number('duration', values.duration, 1, 1800),
+    warmup: number('warmup', values.warmup, 0, 60),
+    connections: number('connections', values.connections, 1, 1000),
+    databases: databases as DatabaseKind[],
+    scenarios: SCENARIOS.filter((s) => (BASELINES as readonly string[]).includes(s.name) || !only || only.includes(s.name)),
+    json: values.json,
+    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+  };
+}
+
+// --- load --------------------------------------------------------------------------------------
+
+/** Pause after a load so the requests it left queued in the server are answered. */
+const DRAIN_MS = 1_500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let current: autocannon.Instance | undefined;
+
+function load(base: string, spec: RequestSpec, connections: number, seconds: number): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    current = autocannon(
+      {
+        url: `${base}${spec.path}`,
+        method: spec.method ?? 'GET',
+        headers: spec.headers ?? {},
+        ...(spec.body === undefined ? {} : { body: spec.body }),
+        connections,
+        duration: seconds,
+        timeout: 10,
+      },
+      (error, result) => {
+        current = undefined;
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve(result);
+      },
+    );
+  });
+}
+
+/** Responses that were not what the scenario expects, and why. */
+function failures(result: autocannon.Result, expected: number): string[] {
+  const problems: string[] = [];
+  const bad = result['1xx'] + result['4xx'] + result['5xx'];
+  if (bad > 0) problems.push(`${bad} responses neither 2xx nor 3xx`);
+  if (result.errors > 0) problems.push(`${result.errors} connection errors (${result.timeouts} timeouts)`);
+  const other = Object.entries(result.statusCodeStats ?? {}).filter(([code]) => Number(code) !== expected);
+  if (other.length > 0) problems.push(`statuses other than ${expected}: ${other.map(([code, s]) => `${code} × ${s.count ?? 0}`).join(', ')}`);
+  if (result.requests.total === 0) problems.push('no response at all');
+  return problems;
+}
+
+/** One request by hand before the load: the scenario is set up right and measures what it says. */
+async function probe(base: string, scenario: Scenario, spec: RequestSpec): Promise<void> {
+  const expected = scenario.status ?? 200;
+  const response = await fetch(`${base}${spec.path}`, {
+    method: spec.method ?? 'GET',
+    headers: spec.headers ?? {},
+    ...(spec.body === undefined ? {} : { body: spec.body }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.status !== expected) throw new Error(`${scenario.name}: probe answered ${response.status}, not ${expected}: ${text.slice(0, 300)}`);
+  const type = response.headers.get('content-type') ?? '';
+  if (scenario.contentType && !scenario.contentType.test(type)) throw new Error(`${scenario.name}: probe answered ${type}, not ${scenario.contentType}`);
+}
+
+async function measure(options: Options, database: string, server: RunningServer, scenario: Scenario, ctx: ScenarioContext, perScenario: { ok: boolean }): Promise<Measurement> {
+  const spec = await scenario.request(ctx);
+  const expected = scenario.status ?? 200;
+  await probe(server.base, scenario, spec);
+  if (!resetPeakMemory(server.pid)) perScenario.ok = false;
+  if (options.warmup > 0) {
+    const warm = await load(server.base, spec, options.connections, options.warmup);
+    if (!server.alive()) throw new Error(`${server.name} exited during the warm-up of ${scenario.name}:\n${server.tail()}`);
+    const problems = failures(warm, expected);
+    if (problems.length > 0) throw new Error(`${database} ${scenario.name}: during warm-up, ${problems.join('; ')}`);
+  }
+  const result = await load(server.base, spec, options.connections, options.duration);
+  const m: Measurement = {
+    database,
+    scenario: scenario.name,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    bad: result['1xx'] + result['4xx'] + result['5xx'] + result.errors,
+    requests: result.requests.total,
+    bytesPerResponse: result.requests.total > 0 ? result.throughput.total / result.requests.total : NaN,
+    peakRss: memoryOf(server.pid).hwm,
+  };
+  if (!server.alive()) throw new Error(`${server.name} exited during ${scenario.name}:\n${server.tail()}`);
+  console.log(scenarioLine(m));
+  const problems = failures(result, expected);
+  if (problems.length > 0) throw new Error(`${database} ${scenario.name} FAILED: ${problems.join('; ')}`);
+  return m;
+}
+
+// --- the run -----------------------------------------------------------------------------------
+
+const startLoad = loadavg()[0] ?? NaN;
+
+function runInfo(options: Options, postgres: string | undefined): RunInfo {
+  let cpuModel = 'unknown CPU';
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  const autocannonVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string }).version;
+  return {
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    cpus: availableParallelism(),
+    cpuModel,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.versions.node,
+    postgres,
+    autocannon: autocannonVersion,
+    connections: options.connections,
+    durationSeconds: options.duration,
+    warmupSeconds: options.warmup,
+    loadAverage: { start: startLoad, end: loadavg()[0] ?? NaN },
+    peakPerScenario: true,
+  };
+}
+
+/** Scenarios grouped by the server they run on, in the order they are listed. */
+function byServer(scenarios: Scenario[]): [ServerKind, Scenario[]][] {
+  const groups = new Map<ServerKind, Scenario[]>();
+  for (const s of scenarios) groups.set(s.server, [...(groups.get(s.server) ?? []), s]);
+  return [...groups];
+}
+
+async function run(options: Options): Promise<void> {
+  const perScenario = { ok: true };
+  const rows: Measurement[] = [];
+  const starts: ServerStart[] = [];
+  let postgresVersion: string | undefined;
+
+  const root = mkdtempSync(join(tmpdir(), 'proffer-bench-'));
+  onCleanup(`remove ${root}`, async () => rmSync(root, { recursive: true, force: true }));
+
+  const info0 = runInfo(options, undefined);
+  console.log(`Proffer bench: ${info0.cpus} × ${info0.cpuModel}, Node ${info0.node}, autocannon ${info0.autocannon}; ` +
+    `${options.connections} connections, ${options.warmup} s warm-up + ${options.duration} s per scenario; ${options.databases.join(' and ')}; ` +
+    `load average ${startLoad.toFixed(2)}`);
+
+  for (const kind of options.databases) {
+    let target: DatabaseTarget;
+    if (kind === 'pglite') target = { kind, root };
+    else {
+      const pg = await postgresServer();
+      postgresVersion = pg.version;
+      console.log(`PostgreSQL ${pg.version}${pg.throwaway ? ' (throw-away, from .ci/with-postgres)' : ' (DATABASE_URL)'}`);
+      target = { kind, url: pg.url };
+    }
+    for (const [serverKind, scenarios] of byServer(options.scenarios)) {
+      const server = await startServer(serverKind, target, { cpuProfileDir: options.cpuProfileDir });
+      starts.push({ database: kind, server: serverKind, rss: server.startupRss });
+      let person: Promise<BenchPerson> | undefined;
+      const ctx: ScenarioContext = {
+        baselineToken: () => {
+          if (!server.token) throw new Error(`no baseline token on the ${serverKind} server`);
+          return server.token;
+        },
+        person: () => {
+          if (serverKind !== 'proffer') throw new Error(`no Proffer person on the ${serverKind} server`);
+          return (person ??= seedPerson(server.base));
+        },
+      };
+      for (const scenario of scenarios) rows.push(await measure(options, kind, server, scenario, ctx, perScenario));
+      // Requests still queued when the load stopped finish before the server is asked to stop.
+      await sleep(DRAIN_MS);
+      await server.stop();
+    }
+  }
+
+  const info = { ...runInfo(options, postgresVersion), peakPerScenario: perScenario.ok };
+  console.log(`\n${textTable(rows, starts)}\n\nMarkdown:\n\n${markdown(info, rows, starts)}\n`);
+  if (options.json) writeFileSync(options.json, `${JSON.stringify({ info, rows, starts }, null, 2)}\n`);
+}
+
+// --- stopping, however it ends ------------------------------------------------------------------
+
+let finishing = false;
+async function finish(code: number): Promise<never> {
+  if (!finishing) {
+    finishing = true;
+    current?.stop();
+    await runCleanups();
+  }
+  process.exit(code);
+}
+
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.on(signal, () => {
+    if (finishing) return;
+    console.error(`\nbench: ${signal}: stopping the servers and cleaning up`);
+    void finish(code);
+  });
+}
+
+let options: Options | undefined;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (!options) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+// Stops by itself even if something hangs: twice the planned load, plus time to start and seed.
+const planned = options.databases.length * options.scenarios.length * (options.duration + options.warmup);
+const deadline = 2 * planned + 240;
+setTimeout(() => {
+  console.error(`bench: still running after ${deadline} s; giving up`);
+  void finish(1);
+}, deadline * 1000).unref();
+
+run(options).then(
+  () => finish(0),
+  (error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    return finish(1);
+  },
+);

@@ -14,6 +14,7 @@ import { meHandlers } from './routes/me.js';
 import { needHandlers } from './routes/needs.js';
 import { operationsHandlers } from './routes/operations.js';
 import { profileHandlers } from './routes/profile.js';
+import { termsHandlers } from './routes/terms.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -79,6 +80,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     ...profileHandlers(ctx),
     ...needHandlers(ctx),
     ...meHandlers(ctx),
+    ...termsHandlers(ctx),
     ...operationsHandlers(ctx),
   });
   return app;

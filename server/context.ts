@@ -21,9 +21,37 @@ export interface AppContext {
   tokenKey: string;
   /** In tests: every response is checked against openapi.yaml. */
   validateResponses: boolean;
+  /** Database work of requests in flight, so shutdown can let it finish before closing the database. */
+  inFlight: InFlight;
   /** Set by the app once its logger exists: a PostgreSQL pool error is logged, never fatal. */
   hooks: { onPoolError: (error: Error) => void };
   close(): Promise<void>;
+}
+
+/**
+ * A client that disconnects does not stop its handler: closing the HTTP server can return while
+ * handlers still query. Shutdown waits here (bounded) before it closes the database.
+ */
+export class InFlight {
+  private readonly running = new Set<Promise<unknown>>();
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const forget = () => this.running.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+    clearTimeout(timer);
+  }
 }
 
 export interface ContextOverrides {
@@ -59,6 +87,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
       tokenKey,
       validateResponses: overrides.validateResponses ?? false,
       hooks,
+      inFlight: new InFlight(),
       close: () => database.close(),
     };
   } catch (error) {

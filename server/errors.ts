@@ -7,6 +7,7 @@ export const PROBLEM_BASE = 'https://proffer.dev/problems/';
 export const problems = {
   validation: { status: 400, title: 'Invalid request' },
   'malformed-body': { status: 400, title: 'Malformed body' },
+  'invalid-terms': { status: 400, title: 'Invalid terms' },
   'invalid-token': { status: 401, title: 'Invalid token' },
   'wrong-principal': { status: 403, title: 'Wrong kind of principal' },
   'not-found': { status: 404, title: 'Not found' },
@@ -33,6 +34,8 @@ export interface FieldError {
   in: 'body' | 'query' | 'path' | 'header';
   pointer: string;
   message: string;
+  /** Terms only: the offending rule's id. */
+  rule?: string;
 }
 
 export interface ProblemBody {

@@ -23,6 +23,8 @@ async function main(): Promise<void> {
     else app.log.info({ signal }, 'stopping');
     clearInterval(analyzeTimer);
     await app.close();
+    // Handlers of clients that went away may still be querying: let them finish first.
+    await ctx.inFlight.drain(5_000);
     await ctx.close();
   });
 

@@ -74,6 +74,13 @@ export interface EventsTable {
   created_at: Timestamp;
 }
 
+export interface TermsTable {
+  person_id: string;
+  version: number;
+  document: ColumnType<Record<string, unknown>, string, string>;
+  created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -90,6 +97,7 @@ export interface Database {
   needs: NeedsTable;
   events: EventsTable;
   server_secrets: ServerSecretsTable;
+  terms: TermsTable;
 }
 
 export type PersonRow = Selectable<PeopleTable>;

@@ -199,6 +199,132 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/terms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The terms in force (the latest version).
+         * @description A new person starts from version 1, "ask me about everything": nothing is shared without their approval.
+         */
+        get: operations["getTerms"];
+        /**
+         * Write new terms; they become a new, immutable version.
+         * @description Refused terms (unknown purpose, malformed path, impossible duty values, duplicate rule ids)
+         *     answer a `invalid-terms` problem whose `errors` name the offending rule; the previous
+         *     version stays in force. Earlier versions stay readable at `GET /v1/me/terms/versions`.
+         */
+        put: operations["replaceTerms"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/terms/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of the person's terms, newest first, paged. */
+        get: operations["listTermsVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/terms/evaluate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dry run of a vendor's request against the current terms, with the explanation. */
+        post: operations["evaluateTerms"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/terms-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Ready-made terms a person can start from. */
+        get: operations["listTermsTemplates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/people/{handle}/terms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                handle: components["parameters"]["Handle"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A person's public, machine-readable terms.
+         * @description What a vendor may ask for, for which purposes, under which duties: so it can shape a
+         *     request that will be granted. Nothing private: no rule naming particular vendors and no
+         *     values. JSON by default; a W3C ODRL 2.2 policy in JSON-LD with `Accept: application/ld+json`
+         *     or `?format=odrl`. A handle that does not exist and one whose owner erased themselves are
+         *     answered alike (404).
+         */
+        get: operations["getPublicTerms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/people/{handle}/terms/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                handle: components["parameters"]["Handle"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * How a draft request would be decided, field by field (never values).
+         * @description Without a token the request is decided as from a vendor no vendor-specific rule names;
+         *     with a vendor's token, as from that vendor.
+         */
+        post: operations["previewTerms"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -299,6 +425,31 @@ export interface components {
         Export: components["schemas"]["export"];
         JsonFeed: components["schemas"]["feed"];
         Problem: components["schemas"]["problem"];
+        TermsInput: components["schemas"]["termsInput"];
+        Terms: components["schemas"]["terms"];
+        VendorRequest: components["schemas"]["request"];
+        Evaluation: components["schemas"]["evaluation"];
+        PublicTerms: components["schemas"]["publicTerms"];
+        Template: components["schemas"]["template"];
+        TermsEvaluation: components["schemas"]["evaluateRequest"];
+        TermsVersionList: components["schemas"]["termsVersionList"];
+        TemplateList: components["schemas"]["templateList"];
+        /**
+         * @description A W3C ODRL 2.2 policy in JSON-LD (https://www.w3.org/TR/odrl-model/).
+         * @example {
+         *       "@context": "http://www.w3.org/ns/odrl.jsonld",
+         *       "@type": "Offer",
+         *       "uid": "http://127.0.0.1:8080/v1/people/ada/terms?format=odrl",
+         *       "profile": "https://proffer.dev/ns/odrl",
+         *       "permission": []
+         *     }
+         */
+        OdrlPolicy: {
+            "@context": unknown;
+            /** @enum {unknown} */
+            "@type": "Offer" | "Set" | "Policy";
+            uid: string;
+        };
         Health: {
             /** @enum {unknown} */
             status: "ok";
@@ -365,6 +516,8 @@ export interface components {
                 in: "body" | "query" | "path" | "header";
                 /** @description JSON Pointer (RFC 6901) to the offending value within `in`. */
                 pointer: string;
+                /** @description For terms: the id of the offending rule, when it has one. */
+                rule?: string;
                 message: string;
             }[];
             error?: string;
@@ -971,6 +1124,195 @@ export interface components {
                 _proffer?: components["schemas"]["event"];
             }[];
         };
+        termsTitle: string;
+        ruleId: string;
+        /**
+         * FieldPath
+         * @description A profile field path (docs/paths.md): 1 to 8 segments joined by '.', each a name (a letter, then letters, digits or '-', 64 at most) or '*' (exactly one segment). A path names its whole subtree. Names on Object.prototype are reserved.
+         * @example addresses.home
+         * @example addresses.*.country
+         * @example *
+         */
+        fieldPath: string;
+        /**
+         * CategoryPattern
+         * @description A need category (need.json) or a pattern of them: 1 to 4 segments joined by '/', each lower-case words joined by '-', or '*' (exactly one segment). A pattern names its category and every refinement below it: `home` matches `home/furniture`; `*` matches every category.
+         * @example home/furniture
+         * @example sports
+         * @example *
+         */
+        categoryPattern: string;
+        /**
+         * @example {
+         *       "categories": [
+         *         "home/furniture",
+         *         "sports/*"
+         *       ]
+         *     }
+         */
+        needsSelector: {
+            categories: components["schemas"]["categoryPattern"][];
+        };
+        /**
+         * VendorSelector
+         * @description Which vendors a rule speaks to: any vendor; these vendor ids; or vendors whose homepage host is one of these domains or a subdomain of one.
+         * @example {
+         *       "any": true
+         *     }
+         * @example {
+         *       "ids": [
+         *         "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11"
+         *       ]
+         *     }
+         * @example {
+         *       "domains": [
+         *         "velo-lyon.example"
+         *       ]
+         *     }
+         */
+        vendorSelector: {
+            /** @constant */
+            any: true;
+        } | {
+            ids: string[];
+        } | {
+            domains: string[];
+        };
+        /**
+         * Purpose
+         * @description Why a vendor wants data. Each token stands for a W3C Data Privacy Vocabulary class (https://w3id.org/dpv#): fulfillment = dpv:RequestedServiceProvision, delivery = dpv:DeliveryOfGoods, payment = dpv:PaymentManagement, account = dpv:AccountManagement, support = dpv:CustomerCare, marketing = dpv:Marketing, personalization = dpv:Personalisation, analytics = dpv:ServiceUsageAnalytics, research = dpv:ResearchAndDevelopment, offers = dpv:SellProductsToDataSubject, fraud-prevention = dpv:FraudPreventionAndDetection, legal-compliance = dpv:LegalCompliance.
+         * @enum {unknown}
+         */
+        purpose: "fulfillment" | "delivery" | "payment" | "account" | "support" | "marketing" | "personalization" | "analytics" | "research" | "offers" | "fraud-prevention" | "legal-compliance";
+        purposes: components["schemas"]["purpose"][];
+        /**
+         * Duties
+         * @description What a vendor keeps to when a permit rule shares with it. A request declaring a longer retention than `maxRetentionDays`, or not accepting a boolean duty that is true, is not permitted by the rule. `grantExpiryDays` and `maxReadsPerDay` bound the grant.
+         * @example {
+         *       "maxRetentionDays": 90,
+         *       "noThirdPartySharing": true,
+         *       "deleteOnRevoke": true,
+         *       "grantExpiryDays": 365,
+         *       "maxReadsPerDay": 100
+         *     }
+         */
+        duties: {
+            /** @description The longest the vendor may keep what it read (0: use and forget). */
+            maxRetentionDays?: number;
+            /** @description Nothing goes to a third party (another controller; processors acting for the vendor are not third parties). */
+            noThirdPartySharing?: boolean;
+            /** @description No profiling and no tracking beyond the vendor's own site. */
+            noProfiling?: boolean;
+            /** @description Everything read is deleted when the grant is revoked. */
+            deleteOnRevoke?: boolean;
+            /** @description The grant ends this many days after it starts. */
+            grantExpiryDays?: number;
+            /** @description Most reads of the granted data per day. */
+            maxReadsPerDay?: number;
+        };
+        /**
+         * Rule
+         * @description One rule. It applies to a requested item (a field or a need category) when it speaks to the vendor and the purpose. A deny rule denies every item one of its patterns overlaps; a permit rule permits an item one of its patterns covers, unless the request declares a longer retention or refuses a duty. A deny rule has no duties and cannot ask. Ids are unique per document (checked by the engine).
+         * @example {
+         *       "id": "fulfil",
+         *       "description": "What a shop needs to deliver my orders.",
+         *       "effect": "permit",
+         *       "fields": [
+         *         "name",
+         *         "addresses.*"
+         *       ],
+         *       "purposes": [
+         *         "fulfillment",
+         *         "delivery"
+         *       ],
+         *       "duties": {
+         *         "maxRetentionDays": 90,
+         *         "noThirdPartySharing": true
+         *       },
+         *       "approval": "auto"
+         *     }
+         * @example {
+         *       "id": "never-marketing",
+         *       "effect": "deny",
+         *       "fields": [
+         *         "*"
+         *       ],
+         *       "needs": {
+         *         "categories": [
+         *           "*"
+         *         ]
+         *       },
+         *       "purposes": [
+         *         "marketing"
+         *       ]
+         *     }
+         * @example {
+         *       "id": "bikes",
+         *       "effect": "permit",
+         *       "needs": {
+         *         "categories": [
+         *           "sports/cycling"
+         *         ]
+         *       },
+         *       "vendors": {
+         *         "domains": [
+         *           "velo-lyon.example"
+         *         ]
+         *       },
+         *       "purposes": [
+         *         "offers"
+         *       ]
+         *     }
+         */
+        rule: {
+            id: components["schemas"]["ruleId"];
+            /** @description The person's own note; private (never public, never in a reason). */
+            description?: string;
+            /** @enum {unknown} */
+            effect: "permit" | "deny";
+            fields?: components["schemas"]["fieldPath"][];
+            needs?: components["schemas"]["needsSelector"];
+            vendors?: components["schemas"]["vendorSelector"];
+            purposes?: components["schemas"]["purposes"];
+            duties?: components["schemas"]["duties"];
+            /**
+             * @description Absent: auto.
+             * @enum {unknown}
+             */
+            approval?: "auto" | "ask";
+        } & (unknown & unknown);
+        rules: components["schemas"]["rule"][];
+        /**
+         * Terms
+         * @description A stored, immutable version of a person's terms.
+         * @example {
+         *       "title": "Ask me about everything",
+         *       "rules": [
+         *         {
+         *           "id": "ask-everything",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "approval": "ask"
+         *         }
+         *       ],
+         *       "version": 1,
+         *       "createdAt": "2026-11-22T10:00:00.000Z"
+         *     }
+         */
+        terms: {
+            title?: components["schemas"]["termsTitle"];
+            rules: components["schemas"]["rules"];
+            version: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
         /**
          * Export
          * @description Everything Proffer holds about the person (credentials only as the fact that they exist).
@@ -992,6 +1334,23 @@ export interface components {
          *         "version": 1,
          *         "updatedAt": "2026-11-22T10:01:00.000Z"
          *       },
+         *       "terms": [
+         *         {
+         *           "version": 1,
+         *           "createdAt": "2026-11-22T10:00:00.000Z",
+         *           "title": "Ask me about everything",
+         *           "rules": [
+         *             {
+         *               "id": "ask-everything",
+         *               "effect": "permit",
+         *               "fields": [
+         *                 "*"
+         *               ],
+         *               "approval": "ask"
+         *             }
+         *           ]
+         *         }
+         *       ],
          *       "needs": [],
          *       "events": [
          *         {
@@ -1032,6 +1391,8 @@ export interface components {
                 /** Format: date-time */
                 updatedAt: string | null;
             };
+            /** @description Every version of the person's terms, oldest first. */
+            terms: components["schemas"]["terms"][];
             needs: components["schemas"]["need"][];
             events: components["schemas"]["event"][];
             /** @description Sign-in sessions (no token material). */
@@ -1044,6 +1405,499 @@ export interface components {
                 expiresAt: string;
                 revoked: boolean;
             }[];
+        };
+        /**
+         * TermsInput
+         * @description Terms as a person writes them. Rules are read in order only to pick which rule a decision names; the semantics do not depend on order.
+         * @example {
+         *       "title": "Fulfillment, never marketing",
+         *       "rules": [
+         *         {
+         *           "id": "never-marketing",
+         *           "effect": "deny",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "purposes": [
+         *             "marketing"
+         *           ]
+         *         },
+         *         {
+         *           "id": "fulfil",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "name",
+         *             "emails",
+         *             "addresses.*"
+         *           ],
+         *           "purposes": [
+         *             "fulfillment",
+         *             "delivery",
+         *             "support"
+         *           ],
+         *           "duties": {
+         *             "maxRetentionDays": 90,
+         *             "noThirdPartySharing": true,
+         *             "deleteOnRevoke": true
+         *           },
+         *           "approval": "auto"
+         *         },
+         *         {
+         *           "id": "ask-for-the-rest",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "approval": "ask"
+         *         }
+         *       ]
+         *     }
+         */
+        termsInput: {
+            title?: components["schemas"]["termsTitle"];
+            rules: components["schemas"]["rules"];
+        };
+        /**
+         * TermsVersionList
+         * @example {
+         *       "items": [
+         *         {
+         *           "version": 2,
+         *           "createdAt": "2026-11-22T10:00:00.000Z",
+         *           "title": "Fulfillment only",
+         *           "rules": [
+         *             {
+         *               "id": "fulfil",
+         *               "effect": "permit",
+         *               "fields": [
+         *                 "name",
+         *                 "addresses.*"
+         *               ],
+         *               "purposes": [
+         *                 "fulfillment"
+         *               ],
+         *               "duties": {
+         *                 "maxRetentionDays": 90
+         *               },
+         *               "approval": "auto"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "next": null
+         *     }
+         */
+        termsVersionList: {
+            items: components["schemas"]["terms"][];
+            next: string | null;
+        };
+        /**
+         * RequestedField
+         * @example {
+         *       "path": "addresses.home",
+         *       "purpose": "delivery",
+         *       "required": true,
+         *       "retentionDays": 30
+         *     }
+         */
+        requestField: {
+            path: components["schemas"]["fieldPath"];
+            purpose: components["schemas"]["purpose"];
+            /** @description A denied required field rejects the request; a denied optional one is left out. */
+            required: boolean;
+            /** @description How long the vendor keeps what it reads, in days. */
+            retentionDays: number;
+        };
+        /**
+         * NeedsRequest
+         * @example {
+         *       "categories": [
+         *         "sports/cycling"
+         *       ],
+         *       "purpose": "offers",
+         *       "retentionDays": 30,
+         *       "required": false
+         *     }
+         */
+        needsRequest: {
+            categories: components["schemas"]["categoryPattern"][];
+            purpose: components["schemas"]["purpose"];
+            retentionDays: number;
+            /** @description Absent: true. A denied required category rejects the request. */
+            required?: boolean;
+        };
+        /**
+         * Acceptance
+         * @description What the vendor commits to. A rule's boolean duty that is not accepted here counts as refused. `termsVersion` is the version the vendor read: informational, decisions follow the duties.
+         * @example {
+         *       "termsVersion": 3,
+         *       "duties": {
+         *         "noThirdPartySharing": true,
+         *         "deleteOnRevoke": true
+         *       }
+         *     }
+         */
+        acceptance: {
+            termsVersion?: number;
+            duties: {
+                /** @constant */
+                noThirdPartySharing?: true;
+                /** @constant */
+                noProfiling?: true;
+                /** @constant */
+                deleteOnRevoke?: true;
+            };
+        };
+        /**
+         * VendorRequest
+         * @description A vendor's draft or subscription request, without the person: the fields it wants, each with a purpose, required or optional, and retention; optionally needs by category; and the duties it accepts.
+         * @example {
+         *       "fields": [
+         *         {
+         *           "path": "name",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "addresses.home",
+         *           "purpose": "delivery",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "emails.personal",
+         *           "purpose": "marketing",
+         *           "required": false,
+         *           "retentionDays": 365
+         *         }
+         *       ],
+         *       "needs": {
+         *         "categories": [
+         *           "sports/cycling"
+         *         ],
+         *         "purpose": "offers",
+         *         "retentionDays": 30,
+         *         "required": false
+         *       },
+         *       "accepts": {
+         *         "termsVersion": 3,
+         *         "duties": {
+         *           "noThirdPartySharing": true,
+         *           "deleteOnRevoke": true
+         *         }
+         *       }
+         *     }
+         */
+        request: {
+            fields: components["schemas"]["requestField"][];
+            needs?: components["schemas"]["needsRequest"];
+            accepts?: components["schemas"]["acceptance"];
+        };
+        /**
+         * TermsEvaluation
+         * @description A dry run: how would my current terms decide this request from this vendor? The vendor defaults to one that no vendor-specific rule names.
+         * @example {
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "addresses.home",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ]
+         *       },
+         *       "vendor": {
+         *         "homepage": "https://velo-lyon.example"
+         *       }
+         *     }
+         */
+        evaluateRequest: {
+            request: components["schemas"]["request"];
+            vendor?: {
+                /** Format: uuid */
+                id?: string;
+                /** Format: uri */
+                homepage: string;
+            };
+        };
+        /** @enum {unknown} */
+        decision: "permit" | "ask" | "deny";
+        /**
+         * @description Stable reason of a decision: permitted, approval_required (an ask rule), denied_by_rule (a deny rule overlaps), no_matching_rule (default deny), retention_too_long / duty_refused (a covering permit rule does not permit this request), invalid_path / invalid_category / unknown_purpose (input the engine cannot read).
+         * @enum {unknown}
+         */
+        decisionCode: "permitted" | "approval_required" | "denied_by_rule" | "no_matching_rule" | "retention_too_long" | "duty_refused" | "invalid_path" | "invalid_category" | "unknown_purpose";
+        /**
+         * FieldDecision
+         * @example {
+         *       "path": "addresses.home",
+         *       "purpose": "delivery",
+         *       "required": true,
+         *       "decision": "permit",
+         *       "rule": "fulfil",
+         *       "reason": "Rule \"fulfil\" permits addresses.home for delivery.",
+         *       "code": "permitted"
+         *     }
+         */
+        fieldDecision: {
+            path: string;
+            purpose: string;
+            required: boolean;
+            decision: components["schemas"]["decision"];
+            /** @description The id of the rule that decided; null for default deny. */
+            rule: string | null;
+            reason: string;
+            code: components["schemas"]["decisionCode"];
+        };
+        /**
+         * CategoryDecision
+         * @example {
+         *       "category": "sports/cycling",
+         *       "decision": "ask",
+         *       "rule": "ask-for-the-rest",
+         *       "reason": "Rule \"ask-for-the-rest\" permits needs in sports/cycling for offers once the person approves.",
+         *       "code": "approval_required"
+         *     }
+         */
+        categoryDecision: {
+            category: string;
+            decision: components["schemas"]["decision"];
+            rule: string | null;
+            reason: string;
+            code: components["schemas"]["decisionCode"];
+        };
+        /**
+         * NeedsDecision
+         * @example {
+         *       "purpose": "offers",
+         *       "required": false,
+         *       "retentionDays": 30,
+         *       "categories": [
+         *         {
+         *           "category": "sports/cycling",
+         *           "decision": "deny",
+         *           "rule": null,
+         *           "reason": "No rule permits needs in sports/cycling for offers to this vendor; nothing is shared by default.",
+         *           "code": "no_matching_rule"
+         *         }
+         *       ]
+         *     }
+         */
+        needsDecision: {
+            purpose: string;
+            required: boolean;
+            retentionDays: number;
+            categories: components["schemas"]["categoryDecision"][];
+        };
+        /**
+         * Evaluation
+         * @description How terms decide a request: every requested field (and need category) with its decision, the rule that decided and why; the outcome (`rejected` when a required item is denied or nothing would be shared, `pending` when some item asks for the person's approval, else `active`); the grant's combined duties (smallest limits and every boolean duty of the deciding rules; empty when rejected); and the explanation, line by line.
+         * @example {
+         *       "termsVersion": 3,
+         *       "outcome": "active",
+         *       "fields": [
+         *         {
+         *           "path": "addresses.home",
+         *           "purpose": "delivery",
+         *           "required": true,
+         *           "decision": "permit",
+         *           "rule": "fulfil",
+         *           "reason": "Rule \"fulfil\" permits addresses.home for delivery.",
+         *           "code": "permitted"
+         *         },
+         *         {
+         *           "path": "emails.personal",
+         *           "purpose": "marketing",
+         *           "required": false,
+         *           "decision": "deny",
+         *           "rule": "never-marketing",
+         *           "reason": "Rule \"never-marketing\" denies every field for marketing, which includes emails.personal.",
+         *           "code": "denied_by_rule"
+         *         }
+         *       ],
+         *       "duties": {
+         *         "maxRetentionDays": 90,
+         *         "noThirdPartySharing": true,
+         *         "deleteOnRevoke": true
+         *       },
+         *       "explanation": [
+         *         "Active under terms version 3: 1 of 2 requested items shared; 1 optional left out.",
+         *         "Shared: Rule \"fulfil\" permits addresses.home for delivery.",
+         *         "Left out (optional): Rule \"never-marketing\" denies every field for marketing, which includes emails.personal.",
+         *         "The vendor must keep to: keep data at most 90 days; no third-party sharing; delete everything on revocation."
+         *       ]
+         *     }
+         */
+        evaluation: {
+            termsVersion: number;
+            /** @enum {unknown} */
+            outcome: "active" | "pending" | "rejected";
+            fields: components["schemas"]["fieldDecision"][];
+            needs?: components["schemas"]["needsDecision"];
+            duties: components["schemas"]["duties"];
+            explanation: string[];
+        };
+        /**
+         * Template
+         * @description Ready-made terms a person can start from.
+         * @example {
+         *       "id": "ask-about-everything",
+         *       "title": "Ask me about everything",
+         *       "description": "Nothing is shared without my approval.",
+         *       "terms": {
+         *         "rules": [
+         *           {
+         *             "id": "ask-everything",
+         *             "effect": "permit",
+         *             "fields": [
+         *               "*"
+         *             ],
+         *             "needs": {
+         *               "categories": [
+         *                 "*"
+         *               ]
+         *             },
+         *             "approval": "ask"
+         *           }
+         *         ]
+         *       }
+         *     }
+         */
+        template: {
+            id: components["schemas"]["ruleId"];
+            title: string;
+            description: string;
+            terms: components["schemas"]["termsInput"];
+        };
+        /**
+         * TemplateList
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "ask-me",
+         *           "title": "Ask me about everything",
+         *           "description": "Nothing is shared without my approval.",
+         *           "terms": {
+         *             "rules": [
+         *               {
+         *                 "id": "ask-everything",
+         *                 "effect": "permit",
+         *                 "fields": [
+         *                   "*"
+         *                 ],
+         *                 "approval": "ask"
+         *               }
+         *             ]
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        templateList: {
+            items: components["schemas"]["template"][];
+        };
+        /**
+         * PublicRule
+         * @description A rule for any vendor, as anyone may read it: no description, no vendor selector.
+         * @example {
+         *       "id": "fulfil",
+         *       "effect": "permit",
+         *       "fields": [
+         *         "name",
+         *         "addresses.*"
+         *       ],
+         *       "purposes": [
+         *         "fulfillment",
+         *         "delivery"
+         *       ],
+         *       "duties": {
+         *         "maxRetentionDays": 90
+         *       },
+         *       "approval": "auto"
+         *     }
+         */
+        publicRule: {
+            id: components["schemas"]["ruleId"];
+            /** @enum {unknown} */
+            effect: "permit" | "deny";
+            fields?: components["schemas"]["fieldPath"][];
+            needs?: components["schemas"]["needsSelector"];
+            purposes?: components["schemas"]["purposes"];
+            duties?: components["schemas"]["duties"];
+            /** @enum {unknown} */
+            approval?: "auto" | "ask";
+        };
+        /**
+         * PublicTerms
+         * @description What anyone may read of a person's terms, so that a vendor can shape a request that will be granted: the rules for any vendor (offers and refusals), by id. Rules naming particular vendors, descriptions and the title stay private. Anything no rule permits is denied.
+         * @example {
+         *       "version": 3,
+         *       "default": "deny",
+         *       "rules": [
+         *         {
+         *           "id": "never-marketing",
+         *           "effect": "deny",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "purposes": [
+         *             "marketing"
+         *           ]
+         *         },
+         *         {
+         *           "id": "fulfil",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "name",
+         *             "addresses.*"
+         *           ],
+         *           "purposes": [
+         *             "fulfillment",
+         *             "delivery"
+         *           ],
+         *           "duties": {
+         *             "maxRetentionDays": 90
+         *           },
+         *           "approval": "auto"
+         *         },
+         *         {
+         *           "id": "ask-for-the-rest",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "approval": "ask"
+         *         }
+         *       ]
+         *     }
+         */
+        publicTerms: {
+            version: number;
+            /** @constant */
+            default: "deny";
+            rules: components["schemas"]["publicRule"][];
         };
     };
     responses: {
@@ -1284,6 +2138,7 @@ export interface components {
         };
     };
     parameters: {
+        Handle: components["schemas"]["handle"];
         NeedId: string;
         /** @description Page size. */
         Limit: number;
@@ -1894,6 +2749,7 @@ export interface operations {
                      *       <exportedAt>2026-11-22T10:05:00.000Z</exportedAt>
                      *       <person><id>6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90</id><handle>ada</handle><createdAt>2026-11-22T10:00:00.000Z</createdAt></person>
                      *       <profile><document/><version>0</version><updatedAt nil="true"/></profile>
+                     *       <terms/>
                      *       <needs/>
                      *       <events/>
                      *       <sessions/>
@@ -1905,6 +2761,195 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+        };
+    };
+    getTerms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The current terms. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["terms"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    replaceTerms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["termsInput"];
+            };
+        };
+        responses: {
+            /** @description The new version, now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["terms"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    listTermsVersions: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["termsVersionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    evaluateTerms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["evaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description The decision, field by field. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["evaluation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    listTermsTemplates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The templates. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["templateList"];
+                };
+            };
+        };
+    };
+    getPublicTerms: {
+        parameters: {
+            query?: {
+                /** @description Overrides Accept. */
+                format?: "json" | "odrl";
+            };
+            header?: never;
+            path: {
+                handle: components["parameters"]["Handle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public terms. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["publicTerms"];
+                    "application/ld+json": components["schemas"]["OdrlPolicy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
+        };
+    };
+    previewTerms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                handle: components["parameters"]["Handle"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["request"];
+            };
+        };
+        responses: {
+            /** @description The decision, field by field. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["evaluation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     getHealth: {

@@ -77,7 +77,8 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
     config: { operationId: op.operationId },
     onRequest: op.principal
       ? async (request) => {
-          await authenticate(app, ctx, request, op.principal as NonNullable<Operation['principal']>);
+          if (op.principalOptional && request.headers.authorization === undefined) return;
+          await ctx.inFlight.track(authenticate(app, ctx, request, op.principal as NonNullable<Operation['principal']>));
         }
       : undefined,
     preValidation: body
@@ -110,7 +111,7 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
         }
       : undefined,
     handler: async (request, reply) => {
-      const result = await handler(request, reply);
+      const result = await ctx.inFlight.track(handler(request, reply));
       return reply.sent ? reply : result;
     },
   };

@@ -26,6 +26,8 @@ export interface Operation {
   routePath: string;
   /** Which bearer token the operation needs, if any. */
   principal: Principal | undefined;
+  /** The token is welcome but not required (security lists `{}` beside the scheme). */
+  principalOptional: boolean;
   /** Media type → schema of the request body, refs rewritten to schema ids. */
   requestBody: { required: boolean; content: Record<string, Json> } | undefined;
   parameters: { name: string; in: 'path' | 'query' | 'header'; required: boolean; schema: Json }[];
@@ -104,6 +106,7 @@ export function loadContract(): Contract {
       const security = (op.security ?? document.security ?? []) as Record<string, unknown>[];
       const schemesUsed = new Set(security.flatMap((requirement) => Object.keys(requirement)));
       const principal: Principal | undefined = schemesUsed.has('person') ? 'person' : schemesUsed.has('vendor') ? 'vendor' : undefined;
+      const principalOptional = principal !== undefined && security.some((requirement) => Object.keys(requirement).length === 0);
       const parameters = [...sharedParameters, ...((op.parameters ?? []) as unknown[])].map((p) => {
         const parameter = resolveComponent<Json>(p, 'parameters');
         return {
@@ -137,6 +140,7 @@ export function loadContract(): Contract {
         path,
         routePath: path.replace(/\{([^}]+)\}/g, ':$1'),
         principal,
+        principalOptional,
         requestBody,
         parameters,
         responses,
@@ -207,6 +211,9 @@ function bundle(document: Json, schemas: Record<string, Json>): Json {
     if (!Object.values(fileKey).includes(name)) componentSchemas[name] = rewrite(schema, undefined) as Json;
   }
   copy.paths = rewrite(copy.paths, undefined);
+  for (const section of ['parameters', 'responses', 'headers', 'requestBodies']) {
+    if (components[section]) components[section] = rewrite(components[section], undefined);
+  }
   return copy;
 }
 

@@ -84,10 +84,34 @@ function asOAuthProblem(problem: ProblemError, request: FastifyRequest): Problem
     : oauthProblem('invalid_request', problem.message, { errors: problem.errors });
 }
 
+/**
+ * Terms refused by the schema name their rule like terms refused by the engine: each error
+ * whose pointer falls inside `/rules/N` carries that rule's id, and so does the detail.
+ */
+function asTermsProblem(problem: ProblemError, request: FastifyRequest): ProblemError {
+  if (problem.code !== 'validation' || request.routeOptions.config?.operationId !== 'replaceTerms') return problem;
+  const rules = (request.body as { rules?: unknown } | undefined)?.rules;
+  const ruleAt = (pointer: string) => {
+    const index = /^\/rules\/(\d+)(\/|$)/.exec(pointer)?.[1];
+    const id = index === undefined || !Array.isArray(rules) ? undefined : (rules[Number(index)] as { id?: unknown } | undefined)?.id;
+    return typeof id === 'string' ? id : undefined;
+  };
+  const errors = (problem.errors ?? []).map((e) => {
+    const rule = ruleAt(e.pointer);
+    return rule === undefined ? e : { ...e, rule };
+  });
+  const named = errors.find((e) => e.rule !== undefined)?.rule;
+  return new ProblemError(
+    'invalid-terms',
+    named ? `Rule "${named}" cannot be used: nothing was changed.` : 'These terms cannot be used: nothing was changed.',
+    { errors },
+  );
+}
+
 /** The one place errors become responses: known problems as they are, everything else a bare 500. */
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const known = toProblem(error);
-  const problem = known && asOAuthProblem(known, request);
+  const problem = known && asTermsProblem(asOAuthProblem(known, request), request);
   if (problem) {
     if (problem.status >= 500) request.log.warn({ err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'database unavailable');
     return sendProblem(reply, problem);

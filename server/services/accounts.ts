@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, PersonRow } from '../db/schema.js';
 import { ProblemError, oauthProblem } from '../errors.js';
+import { writeDefaultTerms } from './terms.js';
 import { digest, hashSecret, randomToken, verifyAgainstDecoy, verifySecret } from './secrets.js';
 
 /** Handles that would impersonate the service or collide with paths and roles. */
@@ -49,11 +50,15 @@ export async function signUp(
   if (retired) throw taken;
   const passwordHash = await hashSecret(input.password, settings.kdfCost);
   try {
-    const row = await db
-      .insertInto('people')
-      .values({ id: randomUUID(), handle, password_hash: passwordHash, display_name: input.displayName ?? null })
-      .returning(['id', 'handle', 'display_name', 'created_at'])
-      .executeTakeFirstOrThrow();
+    const row = await db.transaction().execute(async (trx) => {
+      const person = await trx
+        .insertInto('people')
+        .values({ id: randomUUID(), handle, password_hash: passwordHash, display_name: input.displayName ?? null })
+        .returning(['id', 'handle', 'display_name', 'created_at'])
+        .executeTakeFirstOrThrow();
+      await writeDefaultTerms(trx, person.id);
+      return person;
+    });
     return personView(row);
   } catch (error) {
     if (isUniqueViolation(error)) throw taken;

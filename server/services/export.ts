@@ -11,6 +11,7 @@ export interface PersonExport {
   exportedAt: string;
   person: NonNullable<Awaited<ReturnType<typeof getPerson>>>;
   profile: { document: Record<string, unknown>; version: number; updatedAt: string | null };
+  terms: Record<string, unknown>[];
   needs: NeedView[];
   events: EventView[];
   sessions: { id: string; createdAt: string; expiresAt: string; revoked: boolean }[];
@@ -22,6 +23,7 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
     const person = await getPerson(trx, personId);
     if (!person) throw notFound('No such person.');
     const profile = await getProfile(trx, personId);
+    const terms = await trx.selectFrom('terms').select(['version', 'document', 'created_at']).where('person_id', '=', personId).orderBy('version').execute();
     const needs = await trx.selectFrom('needs').selectAll().where('person_id', '=', personId).orderBy('created_at').orderBy('id').execute();
     const events = await trx.selectFrom('events').selectAll().where('person_id', '=', personId).orderBy('id').execute();
     const sessions = await trx
@@ -35,6 +37,7 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
       exportedAt: new Date().toISOString(),
       person,
       profile: { document: profile.document, version: profile.version, updatedAt: profile.updatedAt?.toISOString() ?? null },
+      terms: terms.map((row) => ({ ...row.document, version: row.version, createdAt: row.created_at.toISOString() })),
       needs: needs.map((row) => needView(row)),
       events: events.map(eventView),
       sessions: sessions.map((s) => ({

@@ -100,6 +100,9 @@ describe('npm start', () => {
     expect(out).toContain('"work":"ada@analytical.example"');
     expect(out).toContain('"title":"A second-hand road bike, 54 cm frame"');
     expect(out).toMatch(/<feed xmlns="http:\/\/www.w3.org\/2005\/Atom">[\s\S]*New need: A second-hand road bike/);
+    expect(out).toContain('"id":"fulfillment-only"');
+    expect(out).toContain('"title":"Deliveries, nothing else"');
+    expect(out).toMatch(/"outcome":"active"/);
     expect(out).toContain('"format":"proffer-export/1"');
     expect(out).not.toContain('"status":500');
 

@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as foundation from './0001-foundation.js';
+import * as terms from './0002-terms.js';
 
 /** Every migration, in order. Listed explicitly: no file-system discovery at run time. */
 const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-terms': terms,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromXml } from '../../server/xml/index.js';
+import { expectProblem } from '../helpers/problems.js';
 import { child, parseXmlTree } from '../helpers/xml.js';
 import { startTestServer, type TestPerson, type TestServer } from '../helpers/server.js';
 
@@ -154,24 +155,6 @@ async function stored(who: TestPerson) {
   return { needs, events };
 }
 
-interface Problem {
-  type: string;
-  status: number;
-  detail: string;
-  errors?: { in: string; pointer: string; message: string }[];
-}
-
-function expectProblem(response: LightMyRequestResponse, status: number, pointer?: string): Problem {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const problem = response.json<Problem>();
-  expect(problem.status).toBe(status);
-  expect(problem.type).toMatch(/^https:\/\/proffer\.dev\/problems\//);
-  if (pointer !== undefined) {
-    expect(problem.errors, response.body).toEqual(expect.arrayContaining([expect.objectContaining({ pointer })]));
-  }
-  return problem;
-}
 
 
 function fromNeedXml(text: string, root: 'need' | 'needs', schema: string): unknown {

@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromXml } from '../../server/xml/index.js';
+import { expectProblem } from '../helpers/problems.js';
 import { child, parseXmlTree } from '../helpers/xml.js';
 import { startTestServer, type TestPerson, type TestServer } from '../helpers/server.js';
 
@@ -134,26 +135,6 @@ function expectOk(response: LightMyRequestResponse, version: number, type: 'json
   expect(response.headers['content-type']).toMatch(type === 'json' ? /^application\/json/ : /^application\/xml/);
 }
 
-interface Problem {
-  type: string;
-  status: number;
-  detail: string;
-  errors?: { in: string; pointer: string; message: string }[];
-}
-
-function expectProblem(response: LightMyRequestResponse, status: number, pointer?: string): Problem {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const problem = response.json<Problem>();
-  expect(problem.status).toBe(status);
-  expect(problem.type).toMatch(/^https:\/\/proffer\.dev\/problems\//);
-  expect(problem.detail).toEqual(expect.any(String));
-  expect(response.body).not.toMatch(/\bat .*\.(ts|js):\d+/); // no stack trace
-  if (pointer !== undefined) {
-    expect(problem.errors, response.body).toEqual(expect.arrayContaining([expect.objectContaining({ pointer })]));
-  }
-  return problem;
-}
 
 /** A person whose profile is ADA at version 1. */
 async function personWithAda(): Promise<TestPerson> {

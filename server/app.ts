@@ -1,8 +1,10 @@
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import type { AppContext } from './context.js';
+import { digest } from './services/secrets.js';
 import { ProblemError } from './errors.js';
 import { registerJwt } from './http/auth.js';
 import { bindOperations } from './http/bind.js';
@@ -70,6 +72,26 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
 
   registerBodyParsers(app);
   await registerJwt(app, ctx);
+  // Only where guessing pays: the token endpoint, per client address and per account, so one
+  // address cannot try passwords on an account quickly, nor one account lock out others.
+  await app.register(fastifyRateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new ProblemError('too-many-requests', `Too many token requests for this account from this address; try again in ${Math.ceil(context.ttl / 1000)} s.`, {
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+      }),
+  });
+  const tokenRateLimit = {
+    max: ctx.config.tokenRateLimit,
+    timeWindow: 60_000,
+    hook: 'preHandler' as const,
+    keyGenerator: (request: { ip: string; body?: unknown; headers: { authorization?: string } }) => {
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const secretish = typeof body.refresh_token === 'string' ? body.refresh_token : request.headers.authorization;
+      const account = String(body.username ?? body.client_id ?? (secretish ? digest(secretish) : ''));
+      return `${request.ip}|${String(body.grant_type)}|${account.toLowerCase()}`;
+    },
+  };
   if (ctx.validateResponses) registerResponseValidation(app, ctx);
 
   await app.register(fastifySwagger, { mode: 'static', specification: { document: parseYaml(ctx.contract.bundledYaml()) } });
@@ -82,6 +104,6 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     ...meHandlers(ctx),
     ...termsHandlers(ctx),
     ...operationsHandlers(ctx),
-  });
+  }, { createToken: { config: { rateLimit: tokenRateLimit } } });
   return app;
 }

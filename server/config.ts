@@ -17,6 +17,8 @@ export interface Config {
   kdfCost: number;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
+  /** Token requests per minute for one client address and one account (handle, client_id or refresh token). */
+  tokenRateLimit: number;
   /** Seconds between ANALYZE runs on the embedded database (it has no autovacuum daemon). */
   analyzeIntervalSeconds: number;
 }
@@ -59,5 +61,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: integer(env, 'PROFFER_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     requestTimeoutMs: integer(env, 'PROFFER_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
     analyzeIntervalSeconds: integer(env, 'PROFFER_ANALYZE_INTERVAL', 600, 10, 86_400),
+    tokenRateLimit: integer(env, 'PROFFER_TOKEN_RATE_LIMIT', 20, 1, 100_000),
   };
 }

@@ -2079,6 +2079,24 @@ export interface components {
                 "application/problem+json": components["schemas"]["problem"];
             };
         };
+        /** @description Too many requests of this kind from this address for this account; `Retry-After` says when to try again. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://proffer.dev/problems/too-many-requests",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "Too many token requests for this account from this address; try again in 42 s."
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["problem"];
+            };
+        };
         /** @description The database cannot be reached; try again shortly. */
         ServiceUnavailable: {
             headers: {
@@ -2251,6 +2269,7 @@ export interface operations {
             401: components["responses"]["OAuthClientError"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     revokeToken: {

@@ -26,14 +26,21 @@ const SERVED_BY_PLUGINS = new Set<string>(['getDocs']);
  * authentication all come from the spec, so a route cannot exist without an operation and an
  * operation cannot exist without a route (both fail at start).
  */
-export function bindOperations(app: FastifyInstance, ctx: AppContext, handlers: Handlers): void {
+export function bindOperations(
+  app: FastifyInstance,
+  ctx: AppContext,
+  handlers: Handlers,
+  extras: Partial<Record<OperationId, Pick<RouteOptions, 'config'>>> = {},
+): void {
   const bound = new Set<string>();
   for (const op of ctx.contract.operations) {
     if (SERVED_BY_PLUGINS.has(op.operationId)) continue;
     const handler = handlers[op.operationId as OperationId];
     if (!handler) throw new Error(`openapi.yaml operation ${op.operationId} has no handler`);
     bound.add(op.operationId);
-    app.route(routeFor(app, ctx, op, handler));
+    const route = routeFor(app, ctx, op, handler);
+    const extra = extras[op.operationId as OperationId];
+    app.route(extra ? { ...route, config: { ...route.config, ...extra.config } } : route);
   }
   const unknown = Object.keys(handlers).filter((id) => !bound.has(id));
   if (unknown.length) throw new Error(`handlers without an operation in openapi.yaml: ${unknown.join(', ')}`);

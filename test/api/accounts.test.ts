@@ -699,3 +699,28 @@ describe('GET /v1/me', () => {
     expectProblem(await me(vendor.accessToken), 403, 'wrong-principal');
   });
 });
+
+describe('POST /v1/token rate limit', () => {
+  it('refuses further guesses at one account from one address for a while, with 429 and Retry-After', async () => {
+    const limited = await startTestServer({ env: { PROFFER_TOKEN_RATE_LIMIT: '5' } });
+    try {
+      const target = await limited.person();
+      const other = await limited.person();
+      const guess = (username: string, password: string) =>
+        limited.request({ method: 'POST', url: '/v1/token', payload: { grant_type: 'password', username, password } });
+      // person() logged in once already; four wrong guesses reach the limit of five.
+      for (let i = 0; i < 4; i++) expect((await guess(target.handle, `wrong guess ${i}!`)).statusCode).toBe(400);
+      const refused = await guess(target.handle, 'wrong guess again');
+      expect(refused.statusCode).toBe(429);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.json().type).toBe('https://proffer.dev/problems/too-many-requests');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      // Even the right password waits: the limit is what stops guessing.
+      expect((await guess(target.handle, TEST_PASSWORD)).statusCode).toBe(429);
+      // Another account from the same address is not locked out.
+      expect((await guess(other.handle, TEST_PASSWORD)).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});

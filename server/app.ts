@@ -16,6 +16,7 @@ import { meHandlers } from './routes/me.js';
 import { needHandlers } from './routes/needs.js';
 import { operationsHandlers } from './routes/operations.js';
 import { profileHandlers } from './routes/profile.js';
+import { subscriptionHandlers } from './routes/subscriptions.js';
 import { termsHandlers } from './routes/terms.js';
 
 declare module 'fastify' {
@@ -103,6 +104,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     ...needHandlers(ctx),
     ...meHandlers(ctx),
     ...termsHandlers(ctx),
+    ...subscriptionHandlers(ctx),
     ...operationsHandlers(ctx),
   }, { createToken: { config: { rateLimit: tokenRateLimit } } });
   return app;

@@ -10,15 +10,20 @@ export const problems = {
   'invalid-terms': { status: 400, title: 'Invalid terms' },
   'invalid-token': { status: 401, title: 'Invalid token' },
   'wrong-principal': { status: 403, title: 'Wrong kind of principal' },
+  'grant-inactive': { status: 403, title: 'Grant not active' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'not-acceptable': { status: 406, title: 'Not acceptable' },
   'handle-taken': { status: 409, title: 'Handle taken' },
+  'terms-outdated': { status: 409, title: 'Terms outdated' },
+  'invalid-state': { status: 409, title: 'Not possible in this state' },
   'precondition-failed': { status: 412, title: 'Precondition failed' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'handle-reserved': { status: 422, title: 'Handle reserved' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency key reused' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
+  'read-limit': { status: 429, title: 'Daily read limit reached' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },
   'request-timeout': { status: 408, title: 'Request timeout' },
@@ -72,12 +77,13 @@ export class ProblemError extends Error {
   }
 
   toBody(): ProblemBody {
+    // Extensions never overwrite the members RFC 9457 defines.
     const body: ProblemBody = {
+      ...this.extensions,
       type: PROBLEM_BASE + this.code,
       title: problems[this.code].title,
       status: this.status,
       detail: this.message,
-      ...this.extensions,
     };
     if (this.errors) body.errors = this.errors;
     return body;

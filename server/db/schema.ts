@@ -81,6 +81,42 @@ export interface TermsTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
+export type SubscriptionStatus = 'pending' | 'active' | 'rejected' | 'revoked' | 'ended' | 'expired';
+
+export interface SubscriptionsTable {
+  person_id: string;
+  id: string;
+  vendor_id: string;
+  status: SubscriptionStatus;
+  status_reason: string | null;
+  request: ColumnType<Record<string, unknown>, string, string>;
+  decision: ColumnType<Record<string, unknown>, string, string>;
+  granted_fields: ColumnType<string[], string, string>;
+  granted_categories: ColumnType<string[], string, string>;
+  duties: ColumnType<Record<string, unknown>, string, string>;
+  terms_version: number;
+  expires_at: Timestamp | null;
+  reads_day: string | null;
+  reads_on_day: ColumnType<number, number | undefined, number>;
+  idempotency_key: string | null;
+  request_digest: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  decided_at: Timestamp | null;
+  ended_at: Timestamp | null;
+}
+
+export interface AccessLogTable {
+  person_id: string;
+  id: Generated<string>;
+  subscription_id: string;
+  vendor_id: string;
+  what: string;
+  fields: ColumnType<string[], string, string>;
+  address: string;
+  at: Timestamp;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -98,6 +134,8 @@ export interface Database {
   events: EventsTable;
   server_secrets: ServerSecretsTable;
   terms: TermsTable;
+  subscriptions: SubscriptionsTable;
+  access_log: AccessLogTable;
 }
 
 export type PersonRow = Selectable<PeopleTable>;

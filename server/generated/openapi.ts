@@ -325,6 +325,186 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The vendor's subscriptions, newest first, paged. */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Ask a person for fields, instead of a registration form.
+         * @description The person's terms decide at once: `active` (everything required is permitted
+         *     automatically), `pending` (the person is asked), or `rejected` (a required field is denied;
+         *     the decision says which and why). `accepts.termsVersion` must be the person's current terms
+         *     version (`GET /v1/people/{handle}/terms`); otherwise 409 `terms-outdated` names the current
+         *     one. With an `Idempotency-Key`, a retry answers the subscription the first attempt made
+         *     (200) and never creates a second; the same key with a different body is refused (422).
+         */
+        post: operations["requestSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /** One of the vendor's subscriptions, with its status, decision and grant. */
+        get: operations["getSubscription"];
+        put?: never;
+        post?: never;
+        /** The vendor ends the subscription; nothing more can be read under it. */
+        delete: operations["endSubscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The granted fields of the person's profile, and nothing else.
+         * @description The filled-in registration form, JSON or XML by Accept. Every read checks the grant as it
+         *     stands now (status, expiry, daily read limit, fields) and is written to the person's access
+         *     log in the same transaction.
+         */
+        get: operations["readSubscriptionProfile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who asked for what, newest first, paged; filter by status. */
+        get: operations["listMySubscriptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /** What a vendor asks, why, and how the terms decided. */
+        get: operations["getMySubscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a pending subscription, optionally narrowed to some fields or purposes. */
+        post: operations["approveSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a pending subscription. */
+        post: operations["rejectSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a grant (or withdraw from a pending request); effective on the vendor's very next request. */
+        post: operations["revokeSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/access-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every vendor read of the person's data, newest first, paged. */
+        get: operations["getAccessLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -434,6 +614,12 @@ export interface components {
         TermsEvaluation: components["schemas"]["evaluateRequest"];
         TermsVersionList: components["schemas"]["termsVersionList"];
         TemplateList: components["schemas"]["templateList"];
+        SubscriptionRequest: components["schemas"]["subscriptionRequest"];
+        Subscription: components["schemas"]["subscription"];
+        SubscriptionList: components["schemas"]["subscriptionList"];
+        Approval: components["schemas"]["approval"];
+        DecisionNote: components["schemas"]["decisionNote"];
+        AccessLog: components["schemas"]["accessLog"];
         /**
          * @description A W3C ODRL 2.2 policy in JSON-LD (https://www.w3.org/TR/odrl-model/).
          * @example {
@@ -1899,6 +2085,239 @@ export interface components {
             default: "deny";
             rules: components["schemas"]["publicRule"][];
         };
+        /** @enum {unknown} */
+        status: "pending" | "active" | "rejected" | "revoked" | "ended" | "expired";
+        /** @description What the vendor may read now: field paths, need categories, the duties it is bound by, and until when. */
+        grant: {
+            fields: string[];
+            categories: string[];
+            duties: components["schemas"]["duties"];
+            termsVersion: number;
+            /** Format: date-time */
+            expiresAt: string | null;
+        };
+        /**
+         * Subscription
+         * @example {
+         *       "id": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "person": "ada",
+         *       "vendor": {
+         *         "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *         "name": "Velo Lyon",
+         *         "homepage": "https://velo-lyon.example"
+         *       },
+         *       "status": "active",
+         *       "statusReason": "Granted by the person's terms.",
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ],
+         *         "accepts": {
+         *           "termsVersion": 2,
+         *           "duties": {
+         *             "noThirdPartySharing": true
+         *           }
+         *         }
+         *       },
+         *       "decision": {
+         *         "termsVersion": 2,
+         *         "outcome": "active",
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "decision": "permit",
+         *             "rule": "deliveries",
+         *             "reason": "Rule \"deliveries\" permits name for fulfillment.",
+         *             "code": "permitted"
+         *           }
+         *         ],
+         *         "duties": {
+         *           "maxRetentionDays": 90,
+         *           "noThirdPartySharing": true
+         *         },
+         *         "explanation": [
+         *           "name: permitted by rule \"deliveries\"."
+         *         ]
+         *       },
+         *       "grant": {
+         *         "fields": [
+         *           "name"
+         *         ],
+         *         "categories": [],
+         *         "duties": {
+         *           "maxRetentionDays": 90,
+         *           "noThirdPartySharing": true
+         *         },
+         *         "termsVersion": 2,
+         *         "expiresAt": null
+         *       },
+         *       "createdAt": "2026-11-22T10:00:00.000Z",
+         *       "updatedAt": "2026-11-22T10:00:00.000Z",
+         *       "decidedAt": "2026-11-22T10:00:00.000Z",
+         *       "endedAt": null
+         *     }
+         */
+        subscription: {
+            /** Format: uuid */
+            id: string;
+            person: components["schemas"]["handle"];
+            vendor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                homepage: string;
+            };
+            status: components["schemas"]["status"];
+            /** @description Why the subscription is in its status, in words. */
+            statusReason?: string;
+            request: components["schemas"]["request"];
+            decision: components["schemas"]["evaluation"];
+            grant: components["schemas"]["grant"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            decidedAt?: string | null;
+            /** Format: date-time */
+            endedAt?: string | null;
+        };
+        /**
+         * SubscriptionList
+         * @example {
+         *       "items": [],
+         *       "next": null
+         *     }
+         */
+        subscriptionList: {
+            items: components["schemas"]["subscription"][];
+            next: string | null;
+        };
+        /**
+         * SubscriptionRequest
+         * @description Instead of a registration form: the person (by handle), the fields wanted, each with its purpose, whether it is required and how long it is kept, optionally needs by category, and the person's terms version and duties the vendor accepts. A request against an outdated terms version is refused with the current version.
+         * @example {
+         *       "person": "ada",
+         *       "fields": [
+         *         {
+         *           "path": "name",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "emails.personal",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "addresses.home",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         }
+         *       ],
+         *       "accepts": {
+         *         "termsVersion": 2,
+         *         "duties": {
+         *           "noThirdPartySharing": true,
+         *           "noProfiling": true,
+         *           "deleteOnRevoke": true
+         *         }
+         *       }
+         *     }
+         */
+        subscriptionRequest: {
+            person: components["schemas"]["handle"];
+            fields: components["schemas"]["requestField"][];
+            needs?: components["schemas"]["needsRequest"];
+            accepts: WithRequired<components["schemas"]["acceptance"], "termsVersion">;
+        };
+        /**
+         * Approval
+         * @description Approve a pending subscription, optionally narrowed: only these of the requested paths, and only for these purposes. Narrowing never adds anything; a required field left out is the person's choice.
+         * @example {}
+         * @example {
+         *       "fields": [
+         *         "name",
+         *         "addresses.home"
+         *       ]
+         *     }
+         * @example {
+         *       "purposes": [
+         *         "fulfillment"
+         *       ]
+         *     }
+         */
+        approval: {
+            fields?: components["schemas"]["fieldPath"][];
+            purposes?: components["schemas"]["purpose"][];
+        };
+        /**
+         * DecisionNote
+         * @description Why the person rejects or revokes (optional, shown to the vendor).
+         * @example {}
+         * @example {
+         *       "reason": "I no longer shop there."
+         *     }
+         */
+        decisionNote: {
+            reason?: string;
+        };
+        /** AccessLogEntry */
+        accessLogEntry: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            vendor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            };
+            /** Format: uuid */
+            subscription: string;
+            /** @description What was read: `profile`. */
+            what?: string;
+            /** @description The field paths the vendor received. */
+            fields: string[];
+            /** @description The network address the read came from. */
+            address: string;
+        };
+        /**
+         * AccessLog
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "17",
+         *           "at": "2026-11-22T10:05:00.000Z",
+         *           "vendor": {
+         *             "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *             "name": "Velo Lyon"
+         *           },
+         *           "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *           "what": "profile",
+         *           "fields": [
+         *             "name",
+         *             "addresses.home"
+         *           ],
+         *           "address": "203.0.113.7"
+         *         }
+         *       ],
+         *       "next": null
+         *     }
+         */
+        accessLog: {
+            items: components["schemas"]["accessLogEntry"][];
+            next: string | null;
+        };
     };
     responses: {
         /** @description The request is malformed or does not match the schema; nothing was changed. */
@@ -2156,6 +2575,9 @@ export interface components {
         };
     };
     parameters: {
+        SubscriptionId: string;
+        /** @description Only subscriptions in this status. */
+        SubscriptionStatus: components["schemas"]["status"];
         Handle: components["schemas"]["handle"];
         NeedId: string;
         /** @description Page size. */
@@ -2971,6 +3393,356 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
+    listSubscriptions: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only subscriptions in this status. */
+                status?: components["parameters"]["SubscriptionStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscriptionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    requestSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string per request (a UUID is a good choice). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["subscriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description A retry under the same Idempotency-Key; the subscription the first attempt made. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            /** @description The subscription, decided. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    endSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, ended. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    readSubscriptionProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The granted part of the profile. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["profile"];
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <profile xmlns="https://proffer.dev/ns/1">
+                     *       <name><given>Ada</given></name>
+                     *     </profile>
+                     */
+                    "application/xml": components["schemas"]["profile"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    listMySubscriptions: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only subscriptions in this status. */
+                status?: components["parameters"]["SubscriptionStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscriptionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    getMySubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    approveSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["approval"];
+            };
+        };
+        responses: {
+            /** @description The subscription, now active. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    rejectSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["decisionNote"];
+            };
+        };
+        responses: {
+            /** @description The subscription, rejected. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    revokeSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["decisionNote"];
+            };
+        };
+        responses: {
+            /** @description The subscription, revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    getAccessLog: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only reads by this vendor. */
+                vendor?: string;
+                /** @description Only reads under this subscription. */
+                subscription?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the access log. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["accessLog"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -3065,3 +3837,6 @@ export interface operations {
         };
     };
 }
+type WithRequired<T, K extends keyof T> = T & {
+    [P in K]-?: T[P];
+};

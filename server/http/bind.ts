@@ -91,6 +91,7 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
     preValidation: body
       ? async (request) => {
           const type = requestMediaType(request);
+          if (!body.required && (request.body === undefined || request.body === null) && type === undefined) return;
           if (request.body === undefined || request.body === null || type === undefined) {
             throw new ProblemError('validation', `This operation needs a body: ${acceptedTypes.join(', ')}.`, {
               errors: [{ in: 'body', pointer: '', message: 'is required' }],

@@ -8,6 +8,7 @@ import {
 } from '../../policies/index.js';
 import type { Database } from '../db/schema.js';
 import { ProblemError } from '../errors.js';
+import { reevaluateGrants } from './subscriptions.js';
 
 export interface StoredTerms extends TermsInput {
   version: number;
@@ -49,22 +50,27 @@ export async function replaceTerms(db: Kysely<Database>, personId: string, input
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      const row = await db
-        .insertInto('terms')
-        .columns(['person_id', 'version', 'document'])
-        .expression(
-          db
-            .selectFrom('terms')
-            .select([
-              sql<string>`${personId}::uuid`.as('person_id'),
-              sql<number>`coalesce(max(version), 0) + 1`.as('version'),
-              sql<string>`${JSON.stringify(input)}::jsonb`.as('document'),
-            ])
-            .where('person_id', '=', personId),
-        )
-        .returning(['version', 'document', 'created_at'])
-        .executeTakeFirstOrThrow();
-      return view(row);
+      return await db.transaction().execute(async (trx) => {
+        const row = await trx
+          .insertInto('terms')
+          .columns(['person_id', 'version', 'document'])
+          .expression(
+            trx
+              .selectFrom('terms')
+              .select([
+                sql<string>`${personId}::uuid`.as('person_id'),
+                sql<number>`coalesce(max(version), 0) + 1`.as('version'),
+                sql<string>`${JSON.stringify(input)}::jsonb`.as('document'),
+              ])
+              .where('person_id', '=', personId),
+          )
+          .returning(['version', 'document', 'created_at'])
+          .executeTakeFirstOrThrow();
+        const stored = view(row);
+        // Every live grant is decided again under the new version, in the same transaction.
+        await reevaluateGrants(trx, personId, compiledTerms(personId, stored), stored.version);
+        return stored;
+      });
     } catch (error) {
       if ((error as { code?: string }).code !== '23505' || attempt >= 3) throw error;
     }

@@ -194,6 +194,17 @@ beforeAll(async () => {
   const need = await server.request({ method: 'POST', url: '/v1/me/needs', headers: owner.auth, payload: { title: 'A road bike', category: 'sports/cycling' } });
   expect(need.statusCode).toBe(201);
   ownerNeedId = need.json().id;
+  // A subscription between the owner and the owner vendor, so both sides' subscription paths name a real one.
+  const subscription = await server.request({
+    method: 'POST',
+    url: '/v1/subscriptions',
+    headers: ownerVendor.auth,
+    payload: { person: owner.handle, fields: [{ path: 'name', purpose: 'fulfillment', required: true, retentionDays: 30 }], accepts: { termsVersion: 1, duties: {} } },
+  });
+  expect(subscription.statusCode, subscription.body).toBe(201);
+  const ownerSubscriptionId: string = subscription.json().id;
+  const approved = await server.request({ method: 'POST', url: `/v1/me/subscriptions/${ownerSubscriptionId}/approve`, headers: owner.auth });
+  expect(approved.statusCode, approved.body).toBe(200);
 
   const revokedPerson = await server.person();
   const erased = await server.person();
@@ -214,7 +225,7 @@ beforeAll(async () => {
     revokedToken: await revokedTokenOf(async () => revokedPerson),
     wrongPrincipalToken: ownerVendor.accessToken,
     goneToken: erasedSecondSession.json().access_token,
-    pathValues: { needId: ownerNeedId },
+    pathValues: { needId: ownerNeedId, subscriptionId: ownerSubscriptionId },
   };
   fixtures.vendor = {
     token: ownerVendor.accessToken,
@@ -223,7 +234,7 @@ beforeAll(async () => {
     basic: basicOf(ownerVendor.clientId, ownerVendor.clientSecret),
     revokedToken: await revokedTokenOf(() => server.vendor('Revoked Vendor')),
     wrongPrincipalToken: owner.accessToken,
-    pathValues: {},
+    pathValues: { subscriptionId: ownerSubscriptionId },
   };
   // The erased person's first session is gone too.
   expect((await server.request({ method: 'GET', url: '/v1/me', headers: erased.auth })).statusCode).toBe(401);

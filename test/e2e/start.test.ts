@@ -103,6 +103,12 @@ describe('npm start', () => {
     expect(out).toContain('"id":"fulfillment-only"');
     expect(out).toContain('"title":"Deliveries, nothing else"');
     expect(out).toMatch(/"outcome":"active"/);
+    expect(out).toMatch(/"status":"pending"/);
+    expect(out).toContain('"statusReason":"Approved, narrowed, by the person."');
+    // The shop's read: exactly name and the home address, nothing else of the profile.
+    expect(out).toContain('{"name":{"given":"Ada","family":"Lovelace"},"addresses":{"home":');
+    expect(out).toMatch(/"what":"profile","fields":\["name","addresses.home"\]/);
+    expect(out).toContain('"type":"https://proffer.dev/problems/grant-inactive"');
     expect(out).toContain('"format":"proffer-export/1"');
     expect(out).not.toContain('"status":500');
 

@@ -1,0 +1,98 @@
+import { redact } from '../../policies/index.js';
+import type { AppContext } from '../context.js';
+import type { SubscriptionStatus } from '../db/schema.js';
+import { ProblemError } from '../errors.js';
+import { principalOf } from '../http/auth.js';
+import type { Handlers } from '../http/bind.js';
+import { negotiatedType, sendDocument } from '../http/respond.js';
+import {
+  accessLog,
+  approveSubscription,
+  endSubscription,
+  listSubscriptions,
+  readGrantedProfile,
+  rejectSubscription,
+  requestSubscription,
+  revokeSubscription,
+  subscriptionForPerson,
+  subscriptionForVendor,
+  type SubscriptionRequestBody,
+} from '../services/subscriptions.js';
+
+type ById = { subscriptionId: string };
+type ListQuery = { limit: number; cursor?: string; status?: SubscriptionStatus };
+
+const encodeLogCursor = (id: string) => Buffer.from(`a${id}`).toString('base64url');
+function decodeLogCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^a[1-9][0-9]{0,18}$/.test(text)) {
+    throw new ProblemError('validation', 'The cursor is not one this server gave out.', {
+      errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
+    });
+  }
+  return text.slice(1);
+}
+
+export function subscriptionHandlers(ctx: AppContext): Handlers {
+  return {
+    requestSubscription: async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      const { subscription, replayed } = await requestSubscription(
+        ctx.db,
+        principalOf(request).id,
+        request.body as SubscriptionRequestBody,
+        typeof key === 'string' ? key : undefined,
+      );
+      if (!replayed) reply.code(201).header('location', `${ctx.config.publicUrl}/v1/subscriptions/${subscription.id}`);
+      return reply.send(subscription);
+    },
+
+    listSubscriptions: async (request, reply) =>
+      reply.send(await listSubscriptions(ctx.db, { vendorId: principalOf(request).id }, request.query as ListQuery)),
+
+    getSubscription: async (request, reply) =>
+      reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
+
+    endSubscription: async (request, reply) =>
+      reply.send(await endSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
+
+    readSubscriptionProfile: async (request, reply) => {
+      const type = negotiatedType(ctx, request, 'readSubscriptionProfile');
+      const profile = await readGrantedProfile(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, request.ip, redact);
+      reply.header('cache-control', 'private, no-store');
+      return sendDocument(ctx, request, reply, 'readSubscriptionProfile', profile, { type });
+    },
+
+    listMySubscriptions: async (request, reply) =>
+      reply.send(await listSubscriptions(ctx.db, { personId: principalOf(request).id }, request.query as ListQuery)),
+
+    getMySubscription: async (request, reply) =>
+      reply.send(await subscriptionForPerson(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
+
+    approveSubscription: async (request, reply) => {
+      const approval = (request.body ?? {}) as { fields?: string[]; purposes?: string[] };
+      return reply.send(await approveSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, approval));
+    },
+
+    rejectSubscription: async (request, reply) => {
+      const { reason } = (request.body ?? {}) as { reason?: string };
+      return reply.send(await rejectSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, reason));
+    },
+
+    revokeSubscription: async (request, reply) => {
+      const { reason } = (request.body ?? {}) as { reason?: string };
+      return reply.send(await revokeSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, reason));
+    },
+
+    getAccessLog: async (request, reply) => {
+      const query = request.query as { limit: number; cursor?: string; vendor?: string; subscription?: string };
+      const page = await accessLog(ctx.db, principalOf(request).id, {
+        limit: query.limit,
+        before: query.cursor === undefined ? undefined : decodeLogCursor(query.cursor),
+        vendor: query.vendor,
+        subscription: query.subscription,
+      });
+      return reply.send({ items: page.items, next: page.nextBefore === null ? null : encodeLogCursor(page.nextBefore) });
+    },
+  };
+}

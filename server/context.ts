@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.js';
 import type { Database } from './db/schema.js';
 import { loadContract, SCHEMA_BASE, type Contract } from './http/contract.js';
+import { loadReceiptKeys, type ReceiptKeys } from './services/receipts.js';
 
 /**
  * The composition root: everything a request may need, built once from the configuration.
@@ -19,6 +20,8 @@ export interface AppContext {
   validators: { profile: ValidateFunction; needInput: ValidateFunction };
   /** HS256 key for access tokens, shared by every server process through the database. */
   tokenKey: string;
+  /** Signs consent receipts; its public half is served at /.well-known/jwks.json. */
+  receiptKeys: ReceiptKeys;
   /** In tests: every response is checked against openapi.yaml. */
   validateResponses: boolean;
   /** Database work of requests in flight, so shutdown can let it finish before closing the database. */
@@ -75,6 +78,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     await migrateToLatest(database.db);
     await database.analyze();
     const tokenKey = await loadOrCreateSecret(database.db, 'access-token-hs256');
+    const receiptKeys = await loadReceiptKeys(database.db);
     return {
       config,
       database,
@@ -85,6 +89,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
         needInput: ajv.getSchema(`${SCHEMA_BASE}need.json#/$defs/needInput`) as ValidateFunction,
       },
       tokenKey,
+      receiptKeys,
       validateResponses: overrides.validateResponses ?? false,
       hooks,
       inFlight: new InFlight(),

@@ -539,6 +539,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The keys that verify consent receipts (a JSON Web Key Set).
+         * @description Consent receipts are compact JWS this server signs: `alg` EdDSA (Ed25519), `typ` `proffer-receipt+jwt`, `kid` naming one of these keys, `iss` this server's public URL. Public and cacheable. When the signing key is rotated, the new key appears here before anything is signed with it, and a retired key stays listed, so every receipt ever issued stays verifiable.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.yaml": {
         parameters: {
             query?: never;
@@ -620,6 +640,10 @@ export interface components {
         Approval: components["schemas"]["approval"];
         DecisionNote: components["schemas"]["decisionNote"];
         AccessLog: components["schemas"]["accessLog"];
+        Receipt: components["schemas"]["receipt"];
+        ConsentReceipt: components["schemas"]["consentReceipt"];
+        ReceiptList: components["schemas"]["receiptList"];
+        Jwks: components["schemas"]["jwks"];
         /**
          * @description A W3C ODRL 2.2 policy in JSON-LD (https://www.w3.org/TR/odrl-model/).
          * @example {
@@ -2318,6 +2342,925 @@ export interface components {
             items: components["schemas"]["accessLogEntry"][];
             next: string | null;
         };
+        /**
+         * Jwk
+         * @description An Ed25519 public key (RFC 8037) for EdDSA signatures; kid is its RFC 7638 SHA-256 thumbprint.
+         */
+        jwk: {
+            /** @constant */
+            kty: "OKP";
+            /** @constant */
+            crv: "Ed25519";
+            /** @description The public key, base64url (32 bytes). */
+            x: string;
+            kid: string;
+            /** @constant */
+            alg: "EdDSA";
+            /** @constant */
+            use: "sig";
+        };
+        /**
+         * Jwks
+         * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "OKP",
+         *           "crv": "Ed25519",
+         *           "x": "owla87ULALB-foiW6tsc6qZwB1R-Z7pPRgFmZ6ARfx4",
+         *           "kid": "Dl0ajlpa_fv-YlPC6BTtWScWvkuLvl2Sl4mvV1F6b_c",
+         *           "alg": "EdDSA",
+         *           "use": "sig"
+         *         }
+         *       ]
+         *     }
+         */
+        jwks: {
+            keys: components["schemas"]["jwk"][];
+        };
+        /** PiiController */
+        piiController: {
+            /** @description The vendor's name. */
+            piiController: string;
+            /** @description How to reach the vendor about this grant: its contact address. */
+            contact: string;
+            /**
+             * Format: email
+             * @description The vendor's contact e-mail address.
+             */
+            email: string;
+            /**
+             * Format: uri
+             * @description The vendor's homepage.
+             */
+            piiControllerUrl: string;
+        };
+        /** ReceiptPurpose */
+        "$defs-purpose": {
+            purpose: components["schemas"]["purpose"];
+            /** @description The purpose's W3C Data Privacy Vocabulary class IRI. */
+            purposeCategory: string[];
+            /** @constant */
+            consentType: "EXPLICIT";
+            /** @description The field paths granted for this purpose, sorted. */
+            piiCategory: components["schemas"]["fieldPath"][];
+            /** @description When the consent ends: 'on revocation', or the expiry time 'or on revocation, whichever comes first'. */
+            termination: string;
+            /**
+             * @description false when the vendor accepted the noThirdPartySharing duty; absent otherwise.
+             * @constant
+             */
+            thirdPartyDisclosure?: false;
+        };
+        /** ReceiptService */
+        service: {
+            service: string;
+            /** @description One entry per purpose, in the order of the purpose vocabulary. Empty when only need categories are granted, or nothing is left (a revocation lists what was granted). */
+            purposes: components["schemas"]["$defs-purpose"][];
+        };
+        /**
+         * Receipt
+         * @description A consent receipt as the API shows it, identical for the person (GET /v1/me/receipts) and the vendor: the compact JWS the server signed (the evidence) and its decoded payload (for convenience; trust the JWS). Every grant, and every change to it, yields one. Verify the JWS with the keys at GET /.well-known/jwks.json: alg EdDSA (Ed25519), typ proffer-receipt+jwt, iss the server's public URL (README, "Verifying a consent receipt").
+         * @example {
+         *       "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NTM0MTYwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk1MzQxNjAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBzdWJzY3JpcHRpb24gcmVxdWVzdCBncmFudGVkIHVuZGVyIHRoZSBwZXJzb24ncyBwdWJsaXNoZWQgdGVybXMiLCJjb25zZW50UmVjZWlwdElEIjoiM2YyYjhjMWQtNmE0ZS00ZjdiLTljMmQtOGUxYTViN2M5ZDAxIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiIyMDI3LTExLTIyVDEwOjAwOjAwLjAwMFogb3Igb24gcmV2b2NhdGlvbiwgd2hpY2hldmVyIGNvbWVzIGZpcnN0IiwidGhpcmRQYXJ0eURpc2Nsb3N1cmUiOmZhbHNlfSx7InB1cnBvc2UiOiJkZWxpdmVyeSIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNEZWxpdmVyeU9mR29vZHMiXSwiY29uc2VudFR5cGUiOiJFWFBMSUNJVCIsInBpaUNhdGVnb3J5IjpbImFkZHJlc3Nlcy5ob21lIiwibmFtZSJdLCJ0ZXJtaW5hdGlvbiI6IjIwMjctMTEtMjJUMTA6MDA6MDAuMDAwWiBvciBvbiByZXZvY2F0aW9uLCB3aGljaGV2ZXIgY29tZXMgZmlyc3QiLCJ0aGlyZFBhcnR5RGlzY2xvc3VyZSI6ZmFsc2V9XX1dLCJzdWJzY3JpcHRpb24iOiI3YzllNjY3OS03NDI1LTQwZGUtOTQ0Yi1lMDdmYzFmOTBhZTciLCJ2ZW5kb3IiOiIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiLCJ0ZXJtc1ZlcnNpb24iOjIsImR1dGllcyI6eyJtYXhSZXRlbnRpb25EYXlzIjo5MCwibm9UaGlyZFBhcnR5U2hhcmluZyI6dHJ1ZSwiZGVsZXRlT25SZXZva2UiOnRydWUsImdyYW50RXhwaXJ5RGF5cyI6MzY1fSwibmVlZENhdGVnb3JpZXMiOlsic3BvcnRzL2N5Y2xpbmciXSwiZXhwaXJlc0F0IjoiMjAyNy0xMS0yMlQxMDowMDowMC4wMDBaIiwic3RhdHVzIjoiYWN0aXZlIiwiZXZlbnQiOiJncmFudGVkIn0.-UO-M1fgfbIzRi-MZ2OK4JE8AV4vC56KjHqHEwZS4fFFHcNCcl9k9PIr9LxTXmaVENPhvIpuxGxyh_1CXGhqCA",
+         *       "receipt": {
+         *         "iss": "https://proffer.example",
+         *         "iat": 1795341600,
+         *         "version": "KI-CR-v1.1.0+proffer.1",
+         *         "consentTimestamp": 1795341600,
+         *         "collectionMethod": "Proffer subscription request granted under the person's published terms",
+         *         "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
+         *         "language": "en",
+         *         "piiPrincipalId": "alice",
+         *         "piiControllers": [
+         *           {
+         *             "piiController": "Vélo Lyon",
+         *             "contact": "privacy@velo-lyon.example",
+         *             "email": "privacy@velo-lyon.example",
+         *             "piiControllerUrl": "https://velo-lyon.example"
+         *           }
+         *         ],
+         *         "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *         "services": [
+         *           {
+         *             "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *             "purposes": [
+         *               {
+         *                 "purpose": "fulfillment",
+         *                 "purposeCategory": [
+         *                   "https://w3id.org/dpv#RequestedServiceProvision"
+         *                 ],
+         *                 "consentType": "EXPLICIT",
+         *                 "piiCategory": [
+         *                   "email",
+         *                   "name"
+         *                 ],
+         *                 "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *                 "thirdPartyDisclosure": false
+         *               },
+         *               {
+         *                 "purpose": "delivery",
+         *                 "purposeCategory": [
+         *                   "https://w3id.org/dpv#DeliveryOfGoods"
+         *                 ],
+         *                 "consentType": "EXPLICIT",
+         *                 "piiCategory": [
+         *                   "addresses.home",
+         *                   "name"
+         *                 ],
+         *                 "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *                 "thirdPartyDisclosure": false
+         *               }
+         *             ]
+         *           }
+         *         ],
+         *         "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *         "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *         "termsVersion": 2,
+         *         "duties": {
+         *           "maxRetentionDays": 90,
+         *           "noThirdPartySharing": true,
+         *           "deleteOnRevoke": true,
+         *           "grantExpiryDays": 365
+         *         },
+         *         "needCategories": [
+         *           "sports/cycling"
+         *         ],
+         *         "expiresAt": "2027-11-22T10:00:00.000Z",
+         *         "status": "active",
+         *         "event": "granted"
+         *       }
+         *     }
+         * @example {
+         *       "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NjExMzgwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk2MTEzODAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBncmFudCByZXZva2VkIGJ5IHRoZSBwZXJzb24iLCJjb25zZW50UmVjZWlwdElEIjoiYThkM2YwZTItMWI0Yy00ZDVlLThmNjAtN2ExYjJjM2Q0ZTVmIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiJvbiByZXZvY2F0aW9uIn1dfV0sInN1YnNjcmlwdGlvbiI6IjdjOWU2Njc5LTc0MjUtNDBkZS05NDRiLWUwN2ZjMWY5MGFlNyIsInZlbmRvciI6IjBiNmY3YzFlLTRhNTMtNGQ4ZS05YTQzLTVjMmYwZjBkMmExMSIsInRlcm1zVmVyc2lvbiI6MywiZHV0aWVzIjp7Im1heFJldGVudGlvbkRheXMiOjMwLCJkZWxldGVPblJldm9rZSI6dHJ1ZX0sInN0YXR1cyI6InJldm9rZWQiLCJldmVudCI6InJldm9rZWQifQ.1I5gC47_VB4hAaUQ-bfqOaUJt9sWSHXEYteSF4C7B4so9tPZYmUSXr_tMbiiUBM8dlNfZXYfdlUzbcJJTQfuCg",
+         *       "receipt": {
+         *         "iss": "https://proffer.example",
+         *         "iat": 1796113800,
+         *         "version": "KI-CR-v1.1.0+proffer.1",
+         *         "consentTimestamp": 1796113800,
+         *         "collectionMethod": "Proffer grant revoked by the person",
+         *         "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
+         *         "language": "en",
+         *         "piiPrincipalId": "alice",
+         *         "piiControllers": [
+         *           {
+         *             "piiController": "Vélo Lyon",
+         *             "contact": "privacy@velo-lyon.example",
+         *             "email": "privacy@velo-lyon.example",
+         *             "piiControllerUrl": "https://velo-lyon.example"
+         *           }
+         *         ],
+         *         "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *         "services": [
+         *           {
+         *             "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *             "purposes": [
+         *               {
+         *                 "purpose": "fulfillment",
+         *                 "purposeCategory": [
+         *                   "https://w3id.org/dpv#RequestedServiceProvision"
+         *                 ],
+         *                 "consentType": "EXPLICIT",
+         *                 "piiCategory": [
+         *                   "email",
+         *                   "name"
+         *                 ],
+         *                 "termination": "on revocation"
+         *               }
+         *             ]
+         *           }
+         *         ],
+         *         "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *         "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *         "termsVersion": 3,
+         *         "duties": {
+         *           "maxRetentionDays": 30,
+         *           "deleteOnRevoke": true
+         *         },
+         *         "status": "revoked",
+         *         "event": "revoked"
+         *       }
+         *     }
+         */
+        receipt: {
+            /** @description The receipt as a JWS in compact serialization (RFC 7515): protected header {alg: EdDSA, kid, typ: proffer-receipt+jwt}, payload the receipt below. */
+            jws: string;
+            receipt: components["schemas"]["consentReceipt"];
+            $defs: {
+                /**
+                 * ConsentReceipt
+                 * @description The signed payload: a JWT claims set (iss, iat) whose members follow the Kantara Initiative Consent Receipt Specification v1.1 (KI-CR-v1.1.0) where they fit, plus Proffer's own (subscription, vendor, termsVersion, duties, needCategories, expiresAt, status, event). Not a conformant Kantara receipt: it has no jurisdiction, no controller address or phone, no sensitive/spiCat; hence its own version.
+                 * @example {
+                 *       "iss": "https://proffer.example",
+                 *       "iat": 1795341600,
+                 *       "version": "KI-CR-v1.1.0+proffer.1",
+                 *       "consentTimestamp": 1795341600,
+                 *       "collectionMethod": "Proffer subscription request granted under the person's published terms",
+                 *       "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
+                 *       "language": "en",
+                 *       "piiPrincipalId": "alice",
+                 *       "piiControllers": [
+                 *         {
+                 *           "piiController": "Vélo Lyon",
+                 *           "contact": "privacy@velo-lyon.example",
+                 *           "email": "privacy@velo-lyon.example",
+                 *           "piiControllerUrl": "https://velo-lyon.example"
+                 *         }
+                 *       ],
+                 *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
+                 *       "services": [
+                 *         {
+                 *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
+                 *           "purposes": [
+                 *             {
+                 *               "purpose": "fulfillment",
+                 *               "purposeCategory": [
+                 *                 "https://w3id.org/dpv#RequestedServiceProvision"
+                 *               ],
+                 *               "consentType": "EXPLICIT",
+                 *               "piiCategory": [
+                 *                 "email",
+                 *                 "name"
+                 *               ],
+                 *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+                 *               "thirdPartyDisclosure": false
+                 *             },
+                 *             {
+                 *               "purpose": "delivery",
+                 *               "purposeCategory": [
+                 *                 "https://w3id.org/dpv#DeliveryOfGoods"
+                 *               ],
+                 *               "consentType": "EXPLICIT",
+                 *               "piiCategory": [
+                 *                 "addresses.home",
+                 *                 "name"
+                 *               ],
+                 *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+                 *               "thirdPartyDisclosure": false
+                 *             }
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                 *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+                 *       "termsVersion": 2,
+                 *       "duties": {
+                 *         "maxRetentionDays": 90,
+                 *         "noThirdPartySharing": true,
+                 *         "deleteOnRevoke": true,
+                 *         "grantExpiryDays": 365
+                 *       },
+                 *       "needCategories": [
+                 *         "sports/cycling"
+                 *       ],
+                 *       "expiresAt": "2027-11-22T10:00:00.000Z",
+                 *       "status": "active",
+                 *       "event": "granted"
+                 *     }
+                 * @example {
+                 *       "iss": "https://proffer.example",
+                 *       "iat": 1796113800,
+                 *       "version": "KI-CR-v1.1.0+proffer.1",
+                 *       "consentTimestamp": 1796113800,
+                 *       "collectionMethod": "Proffer grant revoked by the person",
+                 *       "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
+                 *       "language": "en",
+                 *       "piiPrincipalId": "alice",
+                 *       "piiControllers": [
+                 *         {
+                 *           "piiController": "Vélo Lyon",
+                 *           "contact": "privacy@velo-lyon.example",
+                 *           "email": "privacy@velo-lyon.example",
+                 *           "piiControllerUrl": "https://velo-lyon.example"
+                 *         }
+                 *       ],
+                 *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
+                 *       "services": [
+                 *         {
+                 *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
+                 *           "purposes": [
+                 *             {
+                 *               "purpose": "fulfillment",
+                 *               "purposeCategory": [
+                 *                 "https://w3id.org/dpv#RequestedServiceProvision"
+                 *               ],
+                 *               "consentType": "EXPLICIT",
+                 *               "piiCategory": [
+                 *                 "email",
+                 *                 "name"
+                 *               ],
+                 *               "termination": "on revocation"
+                 *             }
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                 *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+                 *       "termsVersion": 3,
+                 *       "duties": {
+                 *         "maxRetentionDays": 30,
+                 *         "deleteOnRevoke": true
+                 *       },
+                 *       "status": "revoked",
+                 *       "event": "revoked"
+                 *     }
+                 */
+                consentReceipt: {
+                    /**
+                     * Format: uri
+                     * @description JWT issuer: the Proffer server's public URL.
+                     */
+                    iss: string;
+                    /** @description JWT issued-at, seconds since the epoch: the time of the event (equal to consentTimestamp). */
+                    iat: number;
+                    /**
+                     * @description This receipt format: Kantara KI-CR-v1.1.0 names, Proffer profile 1.
+                     * @constant
+                     */
+                    version: "KI-CR-v1.1.0+proffer.1";
+                    /** @description When the event happened, seconds since the epoch (as in KI-CR-v1.1.0). */
+                    consentTimestamp: number;
+                    /** @description How the consent (or its change) came about, in words. */
+                    collectionMethod: string;
+                    /**
+                     * Format: uuid
+                     * @description This receipt's id.
+                     */
+                    consentReceiptID: string;
+                    /** @description Language of the receipt's texts (BCP 47). */
+                    language: string;
+                    /** @description The person: their handle. */
+                    piiPrincipalId: components["schemas"]["handle"];
+                    /** @description The vendor the grant is to (the controller of what it reads). */
+                    piiControllers: components["schemas"]["piiController"][];
+                    /**
+                     * Format: uri
+                     * @description The person's public terms, under which the grant was made.
+                     */
+                    policyUrl: string;
+                    services: components["schemas"]["service"][];
+                    /**
+                     * Format: uuid
+                     * @description The subscription (the grant) this receipt is about.
+                     */
+                    subscription: string;
+                    /**
+                     * Format: uuid
+                     * @description The vendor's id.
+                     */
+                    vendor: string;
+                    /** @description The version of the person's terms the grant was decided under. */
+                    termsVersion: number;
+                    /** @description The duties the vendor accepted. */
+                    duties: components["schemas"]["duties"];
+                    /** @description Need categories granted, if any. */
+                    needCategories?: components["schemas"]["categoryPattern"][];
+                    /**
+                     * Format: date-time
+                     * @description When the grant expires, if it does (from the grantExpiryDays duty).
+                     */
+                    expiresAt?: string;
+                    /**
+                     * @description The grant's status after the event.
+                     * @enum {unknown}
+                     */
+                    status: "active" | "revoked" | "ended" | "expired";
+                    /**
+                     * @description What happened: granted (automatically, under the terms), approved (by the person), narrowed (by the person or a change of terms), revoked (by the person), ended (by the vendor), expired.
+                     * @enum {unknown}
+                     */
+                    event: "granted" | "narrowed" | "approved" | "revoked" | "ended" | "expired";
+                };
+                /** PiiController */
+                piiController: {
+                    /** @description The vendor's name. */
+                    piiController: string;
+                    /** @description How to reach the vendor about this grant: its contact address. */
+                    contact: string;
+                    /**
+                     * Format: email
+                     * @description The vendor's contact e-mail address.
+                     */
+                    email: string;
+                    /**
+                     * Format: uri
+                     * @description The vendor's homepage.
+                     */
+                    piiControllerUrl: string;
+                };
+                /** ReceiptService */
+                service: {
+                    service: string;
+                    /** @description One entry per purpose, in the order of the purpose vocabulary. Empty when only need categories are granted, or nothing is left (a revocation lists what was granted). */
+                    purposes: components["schemas"]["$defs-purpose"][];
+                };
+                /** ReceiptPurpose */
+                purpose: {
+                    purpose: components["schemas"]["purpose"];
+                    /** @description The purpose's W3C Data Privacy Vocabulary class IRI. */
+                    purposeCategory: string[];
+                    /** @constant */
+                    consentType: "EXPLICIT";
+                    /** @description The field paths granted for this purpose, sorted. */
+                    piiCategory: components["schemas"]["fieldPath"][];
+                    /** @description When the consent ends: 'on revocation', or the expiry time 'or on revocation, whichever comes first'. */
+                    termination: string;
+                    /**
+                     * @description false when the vendor accepted the noThirdPartySharing duty; absent otherwise.
+                     * @constant
+                     */
+                    thirdPartyDisclosure?: false;
+                };
+                /**
+                 * ReceiptList
+                 * @description Receipts, newest first.
+                 * @example {
+                 *       "items": [
+                 *         {
+                 *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NjExMzgwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk2MTEzODAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBncmFudCByZXZva2VkIGJ5IHRoZSBwZXJzb24iLCJjb25zZW50UmVjZWlwdElEIjoiYThkM2YwZTItMWI0Yy00ZDVlLThmNjAtN2ExYjJjM2Q0ZTVmIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiJvbiByZXZvY2F0aW9uIn1dfV0sInN1YnNjcmlwdGlvbiI6IjdjOWU2Njc5LTc0MjUtNDBkZS05NDRiLWUwN2ZjMWY5MGFlNyIsInZlbmRvciI6IjBiNmY3YzFlLTRhNTMtNGQ4ZS05YTQzLTVjMmYwZjBkMmExMSIsInRlcm1zVmVyc2lvbiI6MywiZHV0aWVzIjp7Im1heFJldGVudGlvbkRheXMiOjMwLCJkZWxldGVPblJldm9rZSI6dHJ1ZX0sInN0YXR1cyI6InJldm9rZWQiLCJldmVudCI6InJldm9rZWQifQ.1I5gC47_VB4hAaUQ-bfqOaUJt9sWSHXEYteSF4C7B4so9tPZYmUSXr_tMbiiUBM8dlNfZXYfdlUzbcJJTQfuCg",
+                 *           "receipt": {
+                 *             "iss": "https://proffer.example",
+                 *             "iat": 1796113800,
+                 *             "version": "KI-CR-v1.1.0+proffer.1",
+                 *             "consentTimestamp": 1796113800,
+                 *             "collectionMethod": "Proffer grant revoked by the person",
+                 *             "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
+                 *             "language": "en",
+                 *             "piiPrincipalId": "alice",
+                 *             "piiControllers": [
+                 *               {
+                 *                 "piiController": "Vélo Lyon",
+                 *                 "contact": "privacy@velo-lyon.example",
+                 *                 "email": "privacy@velo-lyon.example",
+                 *                 "piiControllerUrl": "https://velo-lyon.example"
+                 *               }
+                 *             ],
+                 *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
+                 *             "services": [
+                 *               {
+                 *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
+                 *                 "purposes": [
+                 *                   {
+                 *                     "purpose": "fulfillment",
+                 *                     "purposeCategory": [
+                 *                       "https://w3id.org/dpv#RequestedServiceProvision"
+                 *                     ],
+                 *                     "consentType": "EXPLICIT",
+                 *                     "piiCategory": [
+                 *                       "email",
+                 *                       "name"
+                 *                     ],
+                 *                     "termination": "on revocation"
+                 *                   }
+                 *                 ]
+                 *               }
+                 *             ],
+                 *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                 *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+                 *             "termsVersion": 3,
+                 *             "duties": {
+                 *               "maxRetentionDays": 30,
+                 *               "deleteOnRevoke": true
+                 *             },
+                 *             "status": "revoked",
+                 *             "event": "revoked"
+                 *           }
+                 *         },
+                 *         {
+                 *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NTM0MTYwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk1MzQxNjAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBzdWJzY3JpcHRpb24gcmVxdWVzdCBncmFudGVkIHVuZGVyIHRoZSBwZXJzb24ncyBwdWJsaXNoZWQgdGVybXMiLCJjb25zZW50UmVjZWlwdElEIjoiM2YyYjhjMWQtNmE0ZS00ZjdiLTljMmQtOGUxYTViN2M5ZDAxIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiIyMDI3LTExLTIyVDEwOjAwOjAwLjAwMFogb3Igb24gcmV2b2NhdGlvbiwgd2hpY2hldmVyIGNvbWVzIGZpcnN0IiwidGhpcmRQYXJ0eURpc2Nsb3N1cmUiOmZhbHNlfSx7InB1cnBvc2UiOiJkZWxpdmVyeSIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNEZWxpdmVyeU9mR29vZHMiXSwiY29uc2VudFR5cGUiOiJFWFBMSUNJVCIsInBpaUNhdGVnb3J5IjpbImFkZHJlc3Nlcy5ob21lIiwibmFtZSJdLCJ0ZXJtaW5hdGlvbiI6IjIwMjctMTEtMjJUMTA6MDA6MDAuMDAwWiBvciBvbiByZXZvY2F0aW9uLCB3aGljaGV2ZXIgY29tZXMgZmlyc3QiLCJ0aGlyZFBhcnR5RGlzY2xvc3VyZSI6ZmFsc2V9XX1dLCJzdWJzY3JpcHRpb24iOiI3YzllNjY3OS03NDI1LTQwZGUtOTQ0Yi1lMDdmYzFmOTBhZTciLCJ2ZW5kb3IiOiIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiLCJ0ZXJtc1ZlcnNpb24iOjIsImR1dGllcyI6eyJtYXhSZXRlbnRpb25EYXlzIjo5MCwibm9UaGlyZFBhcnR5U2hhcmluZyI6dHJ1ZSwiZGVsZXRlT25SZXZva2UiOnRydWUsImdyYW50RXhwaXJ5RGF5cyI6MzY1fSwibmVlZENhdGVnb3JpZXMiOlsic3BvcnRzL2N5Y2xpbmciXSwiZXhwaXJlc0F0IjoiMjAyNy0xMS0yMlQxMDowMDowMC4wMDBaIiwic3RhdHVzIjoiYWN0aXZlIiwiZXZlbnQiOiJncmFudGVkIn0.-UO-M1fgfbIzRi-MZ2OK4JE8AV4vC56KjHqHEwZS4fFFHcNCcl9k9PIr9LxTXmaVENPhvIpuxGxyh_1CXGhqCA",
+                 *           "receipt": {
+                 *             "iss": "https://proffer.example",
+                 *             "iat": 1795341600,
+                 *             "version": "KI-CR-v1.1.0+proffer.1",
+                 *             "consentTimestamp": 1795341600,
+                 *             "collectionMethod": "Proffer subscription request granted under the person's published terms",
+                 *             "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
+                 *             "language": "en",
+                 *             "piiPrincipalId": "alice",
+                 *             "piiControllers": [
+                 *               {
+                 *                 "piiController": "Vélo Lyon",
+                 *                 "contact": "privacy@velo-lyon.example",
+                 *                 "email": "privacy@velo-lyon.example",
+                 *                 "piiControllerUrl": "https://velo-lyon.example"
+                 *               }
+                 *             ],
+                 *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
+                 *             "services": [
+                 *               {
+                 *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
+                 *                 "purposes": [
+                 *                   {
+                 *                     "purpose": "fulfillment",
+                 *                     "purposeCategory": [
+                 *                       "https://w3id.org/dpv#RequestedServiceProvision"
+                 *                     ],
+                 *                     "consentType": "EXPLICIT",
+                 *                     "piiCategory": [
+                 *                       "email",
+                 *                       "name"
+                 *                     ],
+                 *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+                 *                     "thirdPartyDisclosure": false
+                 *                   },
+                 *                   {
+                 *                     "purpose": "delivery",
+                 *                     "purposeCategory": [
+                 *                       "https://w3id.org/dpv#DeliveryOfGoods"
+                 *                     ],
+                 *                     "consentType": "EXPLICIT",
+                 *                     "piiCategory": [
+                 *                       "addresses.home",
+                 *                       "name"
+                 *                     ],
+                 *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+                 *                     "thirdPartyDisclosure": false
+                 *                   }
+                 *                 ]
+                 *               }
+                 *             ],
+                 *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                 *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+                 *             "termsVersion": 2,
+                 *             "duties": {
+                 *               "maxRetentionDays": 90,
+                 *               "noThirdPartySharing": true,
+                 *               "deleteOnRevoke": true,
+                 *               "grantExpiryDays": 365
+                 *             },
+                 *             "needCategories": [
+                 *               "sports/cycling"
+                 *             ],
+                 *             "expiresAt": "2027-11-22T10:00:00.000Z",
+                 *             "status": "active",
+                 *             "event": "granted"
+                 *           }
+                 *         }
+                 *       ],
+                 *       "next": null
+                 *     }
+                 */
+                receiptList: {
+                    items: components["schemas"]["receipt"][];
+                    /** @description Cursor of the next page, or null on the last page. */
+                    next: string | null;
+                };
+                /**
+                 * Jwks
+                 * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
+                 * @example {
+                 *       "keys": [
+                 *         {
+                 *           "kty": "OKP",
+                 *           "crv": "Ed25519",
+                 *           "x": "owla87ULALB-foiW6tsc6qZwB1R-Z7pPRgFmZ6ARfx4",
+                 *           "kid": "Dl0ajlpa_fv-YlPC6BTtWScWvkuLvl2Sl4mvV1F6b_c",
+                 *           "alg": "EdDSA",
+                 *           "use": "sig"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                jwks: {
+                    keys: components["schemas"]["jwk"][];
+                };
+                /**
+                 * Jwk
+                 * @description An Ed25519 public key (RFC 8037) for EdDSA signatures; kid is its RFC 7638 SHA-256 thumbprint.
+                 */
+                jwk: {
+                    /** @constant */
+                    kty: "OKP";
+                    /** @constant */
+                    crv: "Ed25519";
+                    /** @description The public key, base64url (32 bytes). */
+                    x: string;
+                    kid: string;
+                    /** @constant */
+                    alg: "EdDSA";
+                    /** @constant */
+                    use: "sig";
+                };
+            };
+        };
+        /**
+         * ConsentReceipt
+         * @description The signed payload: a JWT claims set (iss, iat) whose members follow the Kantara Initiative Consent Receipt Specification v1.1 (KI-CR-v1.1.0) where they fit, plus Proffer's own (subscription, vendor, termsVersion, duties, needCategories, expiresAt, status, event). Not a conformant Kantara receipt: it has no jurisdiction, no controller address or phone, no sensitive/spiCat; hence its own version.
+         * @example {
+         *       "iss": "https://proffer.example",
+         *       "iat": 1795341600,
+         *       "version": "KI-CR-v1.1.0+proffer.1",
+         *       "consentTimestamp": 1795341600,
+         *       "collectionMethod": "Proffer subscription request granted under the person's published terms",
+         *       "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
+         *       "language": "en",
+         *       "piiPrincipalId": "alice",
+         *       "piiControllers": [
+         *         {
+         *           "piiController": "Vélo Lyon",
+         *           "contact": "privacy@velo-lyon.example",
+         *           "email": "privacy@velo-lyon.example",
+         *           "piiControllerUrl": "https://velo-lyon.example"
+         *         }
+         *       ],
+         *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *       "services": [
+         *         {
+         *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *           "purposes": [
+         *             {
+         *               "purpose": "fulfillment",
+         *               "purposeCategory": [
+         *                 "https://w3id.org/dpv#RequestedServiceProvision"
+         *               ],
+         *               "consentType": "EXPLICIT",
+         *               "piiCategory": [
+         *                 "email",
+         *                 "name"
+         *               ],
+         *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *               "thirdPartyDisclosure": false
+         *             },
+         *             {
+         *               "purpose": "delivery",
+         *               "purposeCategory": [
+         *                 "https://w3id.org/dpv#DeliveryOfGoods"
+         *               ],
+         *               "consentType": "EXPLICIT",
+         *               "piiCategory": [
+         *                 "addresses.home",
+         *                 "name"
+         *               ],
+         *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *               "thirdPartyDisclosure": false
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *       "termsVersion": 2,
+         *       "duties": {
+         *         "maxRetentionDays": 90,
+         *         "noThirdPartySharing": true,
+         *         "deleteOnRevoke": true,
+         *         "grantExpiryDays": 365
+         *       },
+         *       "needCategories": [
+         *         "sports/cycling"
+         *       ],
+         *       "expiresAt": "2027-11-22T10:00:00.000Z",
+         *       "status": "active",
+         *       "event": "granted"
+         *     }
+         * @example {
+         *       "iss": "https://proffer.example",
+         *       "iat": 1796113800,
+         *       "version": "KI-CR-v1.1.0+proffer.1",
+         *       "consentTimestamp": 1796113800,
+         *       "collectionMethod": "Proffer grant revoked by the person",
+         *       "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
+         *       "language": "en",
+         *       "piiPrincipalId": "alice",
+         *       "piiControllers": [
+         *         {
+         *           "piiController": "Vélo Lyon",
+         *           "contact": "privacy@velo-lyon.example",
+         *           "email": "privacy@velo-lyon.example",
+         *           "piiControllerUrl": "https://velo-lyon.example"
+         *         }
+         *       ],
+         *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *       "services": [
+         *         {
+         *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *           "purposes": [
+         *             {
+         *               "purpose": "fulfillment",
+         *               "purposeCategory": [
+         *                 "https://w3id.org/dpv#RequestedServiceProvision"
+         *               ],
+         *               "consentType": "EXPLICIT",
+         *               "piiCategory": [
+         *                 "email",
+         *                 "name"
+         *               ],
+         *               "termination": "on revocation"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *       "termsVersion": 3,
+         *       "duties": {
+         *         "maxRetentionDays": 30,
+         *         "deleteOnRevoke": true
+         *       },
+         *       "status": "revoked",
+         *       "event": "revoked"
+         *     }
+         */
+        consentReceipt: {
+            /**
+             * Format: uri
+             * @description JWT issuer: the Proffer server's public URL.
+             */
+            iss: string;
+            /** @description JWT issued-at, seconds since the epoch: the time of the event (equal to consentTimestamp). */
+            iat: number;
+            /**
+             * @description This receipt format: Kantara KI-CR-v1.1.0 names, Proffer profile 1.
+             * @constant
+             */
+            version: "KI-CR-v1.1.0+proffer.1";
+            /** @description When the event happened, seconds since the epoch (as in KI-CR-v1.1.0). */
+            consentTimestamp: number;
+            /** @description How the consent (or its change) came about, in words. */
+            collectionMethod: string;
+            /**
+             * Format: uuid
+             * @description This receipt's id.
+             */
+            consentReceiptID: string;
+            /** @description Language of the receipt's texts (BCP 47). */
+            language: string;
+            /** @description The person: their handle. */
+            piiPrincipalId: components["schemas"]["handle"];
+            /** @description The vendor the grant is to (the controller of what it reads). */
+            piiControllers: components["schemas"]["piiController"][];
+            /**
+             * Format: uri
+             * @description The person's public terms, under which the grant was made.
+             */
+            policyUrl: string;
+            services: components["schemas"]["service"][];
+            /**
+             * Format: uuid
+             * @description The subscription (the grant) this receipt is about.
+             */
+            subscription: string;
+            /**
+             * Format: uuid
+             * @description The vendor's id.
+             */
+            vendor: string;
+            /** @description The version of the person's terms the grant was decided under. */
+            termsVersion: number;
+            /** @description The duties the vendor accepted. */
+            duties: components["schemas"]["duties"];
+            /** @description Need categories granted, if any. */
+            needCategories?: components["schemas"]["categoryPattern"][];
+            /**
+             * Format: date-time
+             * @description When the grant expires, if it does (from the grantExpiryDays duty).
+             */
+            expiresAt?: string;
+            /**
+             * @description The grant's status after the event.
+             * @enum {unknown}
+             */
+            status: "active" | "revoked" | "ended" | "expired";
+            /**
+             * @description What happened: granted (automatically, under the terms), approved (by the person), narrowed (by the person or a change of terms), revoked (by the person), ended (by the vendor), expired.
+             * @enum {unknown}
+             */
+            event: "granted" | "narrowed" | "approved" | "revoked" | "ended" | "expired";
+        };
+        /**
+         * ReceiptList
+         * @description Receipts, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NjExMzgwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk2MTEzODAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBncmFudCByZXZva2VkIGJ5IHRoZSBwZXJzb24iLCJjb25zZW50UmVjZWlwdElEIjoiYThkM2YwZTItMWI0Yy00ZDVlLThmNjAtN2ExYjJjM2Q0ZTVmIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiJvbiByZXZvY2F0aW9uIn1dfV0sInN1YnNjcmlwdGlvbiI6IjdjOWU2Njc5LTc0MjUtNDBkZS05NDRiLWUwN2ZjMWY5MGFlNyIsInZlbmRvciI6IjBiNmY3YzFlLTRhNTMtNGQ4ZS05YTQzLTVjMmYwZjBkMmExMSIsInRlcm1zVmVyc2lvbiI6MywiZHV0aWVzIjp7Im1heFJldGVudGlvbkRheXMiOjMwLCJkZWxldGVPblJldm9rZSI6dHJ1ZX0sInN0YXR1cyI6InJldm9rZWQiLCJldmVudCI6InJldm9rZWQifQ.1I5gC47_VB4hAaUQ-bfqOaUJt9sWSHXEYteSF4C7B4so9tPZYmUSXr_tMbiiUBM8dlNfZXYfdlUzbcJJTQfuCg",
+         *           "receipt": {
+         *             "iss": "https://proffer.example",
+         *             "iat": 1796113800,
+         *             "version": "KI-CR-v1.1.0+proffer.1",
+         *             "consentTimestamp": 1796113800,
+         *             "collectionMethod": "Proffer grant revoked by the person",
+         *             "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
+         *             "language": "en",
+         *             "piiPrincipalId": "alice",
+         *             "piiControllers": [
+         *               {
+         *                 "piiController": "Vélo Lyon",
+         *                 "contact": "privacy@velo-lyon.example",
+         *                 "email": "privacy@velo-lyon.example",
+         *                 "piiControllerUrl": "https://velo-lyon.example"
+         *               }
+         *             ],
+         *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *             "services": [
+         *               {
+         *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *                 "purposes": [
+         *                   {
+         *                     "purpose": "fulfillment",
+         *                     "purposeCategory": [
+         *                       "https://w3id.org/dpv#RequestedServiceProvision"
+         *                     ],
+         *                     "consentType": "EXPLICIT",
+         *                     "piiCategory": [
+         *                       "email",
+         *                       "name"
+         *                     ],
+         *                     "termination": "on revocation"
+         *                   }
+         *                 ]
+         *               }
+         *             ],
+         *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *             "termsVersion": 3,
+         *             "duties": {
+         *               "maxRetentionDays": 30,
+         *               "deleteOnRevoke": true
+         *             },
+         *             "status": "revoked",
+         *             "event": "revoked"
+         *           }
+         *         },
+         *         {
+         *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NTM0MTYwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk1MzQxNjAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBzdWJzY3JpcHRpb24gcmVxdWVzdCBncmFudGVkIHVuZGVyIHRoZSBwZXJzb24ncyBwdWJsaXNoZWQgdGVybXMiLCJjb25zZW50UmVjZWlwdElEIjoiM2YyYjhjMWQtNmE0ZS00ZjdiLTljMmQtOGUxYTViN2M5ZDAxIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiIyMDI3LTExLTIyVDEwOjAwOjAwLjAwMFogb3Igb24gcmV2b2NhdGlvbiwgd2hpY2hldmVyIGNvbWVzIGZpcnN0IiwidGhpcmRQYXJ0eURpc2Nsb3N1cmUiOmZhbHNlfSx7InB1cnBvc2UiOiJkZWxpdmVyeSIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNEZWxpdmVyeU9mR29vZHMiXSwiY29uc2VudFR5cGUiOiJFWFBMSUNJVCIsInBpaUNhdGVnb3J5IjpbImFkZHJlc3Nlcy5ob21lIiwibmFtZSJdLCJ0ZXJtaW5hdGlvbiI6IjIwMjctMTEtMjJUMTA6MDA6MDAuMDAwWiBvciBvbiByZXZvY2F0aW9uLCB3aGljaGV2ZXIgY29tZXMgZmlyc3QiLCJ0aGlyZFBhcnR5RGlzY2xvc3VyZSI6ZmFsc2V9XX1dLCJzdWJzY3JpcHRpb24iOiI3YzllNjY3OS03NDI1LTQwZGUtOTQ0Yi1lMDdmYzFmOTBhZTciLCJ2ZW5kb3IiOiIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiLCJ0ZXJtc1ZlcnNpb24iOjIsImR1dGllcyI6eyJtYXhSZXRlbnRpb25EYXlzIjo5MCwibm9UaGlyZFBhcnR5U2hhcmluZyI6dHJ1ZSwiZGVsZXRlT25SZXZva2UiOnRydWUsImdyYW50RXhwaXJ5RGF5cyI6MzY1fSwibmVlZENhdGVnb3JpZXMiOlsic3BvcnRzL2N5Y2xpbmciXSwiZXhwaXJlc0F0IjoiMjAyNy0xMS0yMlQxMDowMDowMC4wMDBaIiwic3RhdHVzIjoiYWN0aXZlIiwiZXZlbnQiOiJncmFudGVkIn0.-UO-M1fgfbIzRi-MZ2OK4JE8AV4vC56KjHqHEwZS4fFFHcNCcl9k9PIr9LxTXmaVENPhvIpuxGxyh_1CXGhqCA",
+         *           "receipt": {
+         *             "iss": "https://proffer.example",
+         *             "iat": 1795341600,
+         *             "version": "KI-CR-v1.1.0+proffer.1",
+         *             "consentTimestamp": 1795341600,
+         *             "collectionMethod": "Proffer subscription request granted under the person's published terms",
+         *             "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
+         *             "language": "en",
+         *             "piiPrincipalId": "alice",
+         *             "piiControllers": [
+         *               {
+         *                 "piiController": "Vélo Lyon",
+         *                 "contact": "privacy@velo-lyon.example",
+         *                 "email": "privacy@velo-lyon.example",
+         *                 "piiControllerUrl": "https://velo-lyon.example"
+         *               }
+         *             ],
+         *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
+         *             "services": [
+         *               {
+         *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
+         *                 "purposes": [
+         *                   {
+         *                     "purpose": "fulfillment",
+         *                     "purposeCategory": [
+         *                       "https://w3id.org/dpv#RequestedServiceProvision"
+         *                     ],
+         *                     "consentType": "EXPLICIT",
+         *                     "piiCategory": [
+         *                       "email",
+         *                       "name"
+         *                     ],
+         *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *                     "thirdPartyDisclosure": false
+         *                   },
+         *                   {
+         *                     "purpose": "delivery",
+         *                     "purposeCategory": [
+         *                       "https://w3id.org/dpv#DeliveryOfGoods"
+         *                     ],
+         *                     "consentType": "EXPLICIT",
+         *                     "piiCategory": [
+         *                       "addresses.home",
+         *                       "name"
+         *                     ],
+         *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
+         *                     "thirdPartyDisclosure": false
+         *                   }
+         *                 ]
+         *               }
+         *             ],
+         *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *             "termsVersion": 2,
+         *             "duties": {
+         *               "maxRetentionDays": 90,
+         *               "noThirdPartySharing": true,
+         *               "deleteOnRevoke": true,
+         *               "grantExpiryDays": 365
+         *             },
+         *             "needCategories": [
+         *               "sports/cycling"
+         *             ],
+         *             "expiresAt": "2027-11-22T10:00:00.000Z",
+         *             "status": "active",
+         *             "event": "granted"
+         *           }
+         *         }
+         *       ],
+         *       "next": null
+         *     }
+         */
+        receiptList: {
+            items: components["schemas"]["receipt"][];
+            /** @description Cursor of the next page, or null on the last page. */
+            next: string | null;
+        };
     };
     responses: {
         /** @description The request is malformed or does not match the schema; nothing was changed. */
@@ -3792,6 +4735,41 @@ export interface operations {
                 };
             };
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set (RFC 7517 §5); public members only. */
+            200: {
+                headers: {
+                    "Cache-Control"?: "public, max-age=3600";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "keys": [
+                     *         {
+                     *           "kty": "OKP",
+                     *           "crv": "Ed25519",
+                     *           "x": "xJwbwaZPXwXwU8OwzOKqNiARebBb95q9Avj655NDTps",
+                     *           "kid": "w5nkN9VUUWE2yueA0enU8s9u9nqkCIdD5zW4A65m_2Q",
+                     *           "alg": "EdDSA",
+                     *           "use": "sig"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/jwk-set+json": components["schemas"]["jwks"];
+                };
+            };
         };
     };
     getOpenApi: {

@@ -17,6 +17,10 @@ export function operationsHandlers(ctx: AppContext): Handlers {
       return reply.header('cache-control', 'no-store').send({ status: 'ok' });
     },
 
+    // Cacheable for an hour: a rotation publishes the next key at least that long before using it.
+    getJwks: async (_request, reply) =>
+      reply.type('application/jwk-set+json').header('cache-control', 'public, max-age=3600').send(ctx.receiptKeys.jwks),
+
     getOpenApi: async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(bundled),
   };
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReceipt, signReceipt, verifyReceipt } from '../../server/services/receipts.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -14,6 +15,32 @@ describe('operations', () => {
       expect(response.statusCode).toBe(200);
       expect(response.json()).toEqual({ status: 'ok' });
     }
+  });
+
+  it('GET /.well-known/jwks.json publishes the public key that verifies what this server signs', async () => {
+    const response = await server.request({ method: 'GET', url: '/.well-known/jwks.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/jwk-set\+json/);
+    const jwks = response.json();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: expect.any(String) });
+    expect(jwks.keys[0].d).toBeUndefined();
+    const receipt = buildReceipt({
+      receiptId: '3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d',
+      subscriptionId: '7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a',
+      person: { handle: 'ada' },
+      vendor: { id: '2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21', name: 'Velo Lyon', homepage: 'https://velo-lyon.example', contact: 'privacy@velo-lyon.example' },
+      fields: [{ path: 'name', purpose: 'fulfillment' }],
+      duties: { noThirdPartySharing: true },
+      termsVersion: 2,
+      status: 'active',
+      event: 'granted',
+      at: new Date('2026-11-22T10:00:00Z'),
+      policyUrl: 'http://proffer.test/v1/people/ada/terms',
+      issuer: server.ctx.config.publicUrl,
+    });
+    const jws = await signReceipt(server.ctx.receiptKeys, receipt);
+    expect(await verifyReceipt(jwks, jws, { issuer: server.ctx.config.publicUrl })).toEqual(receipt);
   });
 
   it('GET /docs serves the interactive reference', async () => {

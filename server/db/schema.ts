@@ -117,6 +117,16 @@ export interface AccessLogTable {
   at: Timestamp;
 }
 
+export interface ReceiptsTable {
+  person_id: string;
+  id: string;
+  subscription_id: string;
+  event: string;
+  jws: string;
+  receipt: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Timestamp;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -136,6 +146,7 @@ export interface Database {
   terms: TermsTable;
   subscriptions: SubscriptionsTable;
   access_log: AccessLogTable;
+  receipts: ReceiptsTable;
 }
 
 export type PersonRow = Selectable<PeopleTable>;

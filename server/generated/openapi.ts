@@ -488,6 +488,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every consent receipt, newest first, paged.
+         * @description Every grant, and every change to it (granted, approved, narrowed, revoked, ended,
+         *     expired), yields a receipt signed by the server: the same one the vendor sees in its view
+         *     of the subscription. Verify it with the keys at `GET /.well-known/jwks.json`.
+         */
+        get: operations["listReceipts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/access-log": {
         parameters: {
             query?: never;
@@ -1523,194 +1545,8 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
         };
-        /**
-         * Export
-         * @description Everything Proffer holds about the person (credentials only as the fact that they exist).
-         * @example {
-         *       "format": "proffer-export/1",
-         *       "exportedAt": "2026-11-22T10:05:00.000Z",
-         *       "person": {
-         *         "id": "6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90",
-         *         "handle": "ada",
-         *         "displayName": "Ada",
-         *         "createdAt": "2026-11-22T10:00:00.000Z"
-         *       },
-         *       "profile": {
-         *         "document": {
-         *           "name": {
-         *             "given": "Ada"
-         *           }
-         *         },
-         *         "version": 1,
-         *         "updatedAt": "2026-11-22T10:01:00.000Z"
-         *       },
-         *       "terms": [
-         *         {
-         *           "version": 1,
-         *           "createdAt": "2026-11-22T10:00:00.000Z",
-         *           "title": "Ask me about everything",
-         *           "rules": [
-         *             {
-         *               "id": "ask-everything",
-         *               "effect": "permit",
-         *               "fields": [
-         *                 "*"
-         *               ],
-         *               "approval": "ask"
-         *             }
-         *           ]
-         *         }
-         *       ],
-         *       "needs": [],
-         *       "events": [
-         *         {
-         *           "id": "1",
-         *           "kind": "profile.updated",
-         *           "subject": "profile",
-         *           "version": 1,
-         *           "createdAt": "2026-11-22T10:01:00.000Z",
-         *           "changed": [
-         *             "name"
-         *           ],
-         *           "profile": {
-         *             "name": {
-         *               "given": "Ada"
-         *             }
-         *           }
-         *         }
-         *       ],
-         *       "sessions": [
-         *         {
-         *           "id": "9d4e1b2a-6c3f-4e8d-a7b0-1f2e3d4c5b6a",
-         *           "createdAt": "2026-11-22T10:00:30.000Z",
-         *           "expiresAt": "2026-12-22T10:00:30.000Z",
-         *           "revoked": false
-         *         }
-         *       ]
-         *     }
-         */
-        export: {
-            /** @constant */
-            format: "proffer-export/1";
-            /** Format: date-time */
-            exportedAt: string;
-            person: components["schemas"]["person"];
-            profile: {
-                document: components["schemas"]["profile"];
-                version: number;
-                /** Format: date-time */
-                updatedAt: string | null;
-            };
-            /** @description Every version of the person's terms, oldest first. */
-            terms: components["schemas"]["terms"][];
-            needs: components["schemas"]["need"][];
-            events: components["schemas"]["event"][];
-            /** @description Sign-in sessions (no token material). */
-            sessions: {
-                /** Format: uuid */
-                id: string;
-                /** Format: date-time */
-                createdAt: string;
-                /** Format: date-time */
-                expiresAt: string;
-                revoked: boolean;
-            }[];
-        };
-        /**
-         * TermsInput
-         * @description Terms as a person writes them. Rules are read in order only to pick which rule a decision names; the semantics do not depend on order.
-         * @example {
-         *       "title": "Fulfillment, never marketing",
-         *       "rules": [
-         *         {
-         *           "id": "never-marketing",
-         *           "effect": "deny",
-         *           "fields": [
-         *             "*"
-         *           ],
-         *           "needs": {
-         *             "categories": [
-         *               "*"
-         *             ]
-         *           },
-         *           "purposes": [
-         *             "marketing"
-         *           ]
-         *         },
-         *         {
-         *           "id": "fulfil",
-         *           "effect": "permit",
-         *           "fields": [
-         *             "name",
-         *             "emails",
-         *             "addresses.*"
-         *           ],
-         *           "purposes": [
-         *             "fulfillment",
-         *             "delivery",
-         *             "support"
-         *           ],
-         *           "duties": {
-         *             "maxRetentionDays": 90,
-         *             "noThirdPartySharing": true,
-         *             "deleteOnRevoke": true
-         *           },
-         *           "approval": "auto"
-         *         },
-         *         {
-         *           "id": "ask-for-the-rest",
-         *           "effect": "permit",
-         *           "fields": [
-         *             "*"
-         *           ],
-         *           "needs": {
-         *             "categories": [
-         *               "*"
-         *             ]
-         *           },
-         *           "approval": "ask"
-         *         }
-         *       ]
-         *     }
-         */
-        termsInput: {
-            title?: components["schemas"]["termsTitle"];
-            rules: components["schemas"]["rules"];
-        };
-        /**
-         * TermsVersionList
-         * @example {
-         *       "items": [
-         *         {
-         *           "version": 2,
-         *           "createdAt": "2026-11-22T10:00:00.000Z",
-         *           "title": "Fulfillment only",
-         *           "rules": [
-         *             {
-         *               "id": "fulfil",
-         *               "effect": "permit",
-         *               "fields": [
-         *                 "name",
-         *                 "addresses.*"
-         *               ],
-         *               "purposes": [
-         *                 "fulfillment"
-         *               ],
-         *               "duties": {
-         *                 "maxRetentionDays": 90
-         *               },
-         *               "approval": "auto"
-         *             }
-         *           ]
-         *         }
-         *       ],
-         *       "next": null
-         *     }
-         */
-        termsVersionList: {
-            items: components["schemas"]["terms"][];
-            next: string | null;
-        };
+        /** @enum {unknown} */
+        status: "pending" | "active" | "rejected" | "revoked" | "ended" | "expired";
         /**
          * RequestedField
          * @example {
@@ -1813,34 +1649,6 @@ export interface components {
             fields: components["schemas"]["requestField"][];
             needs?: components["schemas"]["needsRequest"];
             accepts?: components["schemas"]["acceptance"];
-        };
-        /**
-         * TermsEvaluation
-         * @description A dry run: how would my current terms decide this request from this vendor? The vendor defaults to one that no vendor-specific rule names.
-         * @example {
-         *       "request": {
-         *         "fields": [
-         *           {
-         *             "path": "addresses.home",
-         *             "purpose": "fulfillment",
-         *             "required": true,
-         *             "retentionDays": 30
-         *           }
-         *         ]
-         *       },
-         *       "vendor": {
-         *         "homepage": "https://velo-lyon.example"
-         *       }
-         *     }
-         */
-        evaluateRequest: {
-            request: components["schemas"]["request"];
-            vendor?: {
-                /** Format: uuid */
-                id?: string;
-                /** Format: uri */
-                homepage: string;
-            };
         };
         /** @enum {unknown} */
         decision: "permit" | "ask" | "deny";
@@ -1959,158 +1767,6 @@ export interface components {
             duties: components["schemas"]["duties"];
             explanation: string[];
         };
-        /**
-         * Template
-         * @description Ready-made terms a person can start from.
-         * @example {
-         *       "id": "ask-about-everything",
-         *       "title": "Ask me about everything",
-         *       "description": "Nothing is shared without my approval.",
-         *       "terms": {
-         *         "rules": [
-         *           {
-         *             "id": "ask-everything",
-         *             "effect": "permit",
-         *             "fields": [
-         *               "*"
-         *             ],
-         *             "needs": {
-         *               "categories": [
-         *                 "*"
-         *               ]
-         *             },
-         *             "approval": "ask"
-         *           }
-         *         ]
-         *       }
-         *     }
-         */
-        template: {
-            id: components["schemas"]["ruleId"];
-            title: string;
-            description: string;
-            terms: components["schemas"]["termsInput"];
-        };
-        /**
-         * TemplateList
-         * @example {
-         *       "items": [
-         *         {
-         *           "id": "ask-me",
-         *           "title": "Ask me about everything",
-         *           "description": "Nothing is shared without my approval.",
-         *           "terms": {
-         *             "rules": [
-         *               {
-         *                 "id": "ask-everything",
-         *                 "effect": "permit",
-         *                 "fields": [
-         *                   "*"
-         *                 ],
-         *                 "approval": "ask"
-         *               }
-         *             ]
-         *           }
-         *         }
-         *       ]
-         *     }
-         */
-        templateList: {
-            items: components["schemas"]["template"][];
-        };
-        /**
-         * PublicRule
-         * @description A rule for any vendor, as anyone may read it: no description, no vendor selector.
-         * @example {
-         *       "id": "fulfil",
-         *       "effect": "permit",
-         *       "fields": [
-         *         "name",
-         *         "addresses.*"
-         *       ],
-         *       "purposes": [
-         *         "fulfillment",
-         *         "delivery"
-         *       ],
-         *       "duties": {
-         *         "maxRetentionDays": 90
-         *       },
-         *       "approval": "auto"
-         *     }
-         */
-        publicRule: {
-            id: components["schemas"]["ruleId"];
-            /** @enum {unknown} */
-            effect: "permit" | "deny";
-            fields?: components["schemas"]["fieldPath"][];
-            needs?: components["schemas"]["needsSelector"];
-            purposes?: components["schemas"]["purposes"];
-            duties?: components["schemas"]["duties"];
-            /** @enum {unknown} */
-            approval?: "auto" | "ask";
-        };
-        /**
-         * PublicTerms
-         * @description What anyone may read of a person's terms, so that a vendor can shape a request that will be granted: the rules for any vendor (offers and refusals), by id. Rules naming particular vendors, descriptions and the title stay private. Anything no rule permits is denied.
-         * @example {
-         *       "version": 3,
-         *       "default": "deny",
-         *       "rules": [
-         *         {
-         *           "id": "never-marketing",
-         *           "effect": "deny",
-         *           "fields": [
-         *             "*"
-         *           ],
-         *           "needs": {
-         *             "categories": [
-         *               "*"
-         *             ]
-         *           },
-         *           "purposes": [
-         *             "marketing"
-         *           ]
-         *         },
-         *         {
-         *           "id": "fulfil",
-         *           "effect": "permit",
-         *           "fields": [
-         *             "name",
-         *             "addresses.*"
-         *           ],
-         *           "purposes": [
-         *             "fulfillment",
-         *             "delivery"
-         *           ],
-         *           "duties": {
-         *             "maxRetentionDays": 90
-         *           },
-         *           "approval": "auto"
-         *         },
-         *         {
-         *           "id": "ask-for-the-rest",
-         *           "effect": "permit",
-         *           "fields": [
-         *             "*"
-         *           ],
-         *           "needs": {
-         *             "categories": [
-         *               "*"
-         *             ]
-         *           },
-         *           "approval": "ask"
-         *         }
-         *       ]
-         *     }
-         */
-        publicTerms: {
-            version: number;
-            /** @constant */
-            default: "deny";
-            rules: components["schemas"]["publicRule"][];
-        };
-        /** @enum {unknown} */
-        status: "pending" | "active" | "rejected" | "revoked" | "ended" | "expired";
         /** @description What the vendor may read now: field paths, need categories, the duties it is bound by, and until when. */
         grant: {
             fields: string[];
@@ -2119,264 +1775,6 @@ export interface components {
             termsVersion: number;
             /** Format: date-time */
             expiresAt: string | null;
-        };
-        /**
-         * Subscription
-         * @example {
-         *       "id": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
-         *       "person": "ada",
-         *       "vendor": {
-         *         "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
-         *         "name": "Velo Lyon",
-         *         "homepage": "https://velo-lyon.example"
-         *       },
-         *       "status": "active",
-         *       "statusReason": "Granted by the person's terms.",
-         *       "request": {
-         *         "fields": [
-         *           {
-         *             "path": "name",
-         *             "purpose": "fulfillment",
-         *             "required": true,
-         *             "retentionDays": 30
-         *           }
-         *         ],
-         *         "accepts": {
-         *           "termsVersion": 2,
-         *           "duties": {
-         *             "noThirdPartySharing": true
-         *           }
-         *         }
-         *       },
-         *       "decision": {
-         *         "termsVersion": 2,
-         *         "outcome": "active",
-         *         "fields": [
-         *           {
-         *             "path": "name",
-         *             "purpose": "fulfillment",
-         *             "required": true,
-         *             "decision": "permit",
-         *             "rule": "deliveries",
-         *             "reason": "Rule \"deliveries\" permits name for fulfillment.",
-         *             "code": "permitted"
-         *           }
-         *         ],
-         *         "duties": {
-         *           "maxRetentionDays": 90,
-         *           "noThirdPartySharing": true
-         *         },
-         *         "explanation": [
-         *           "name: permitted by rule \"deliveries\"."
-         *         ]
-         *       },
-         *       "grant": {
-         *         "fields": [
-         *           "name"
-         *         ],
-         *         "categories": [],
-         *         "duties": {
-         *           "maxRetentionDays": 90,
-         *           "noThirdPartySharing": true
-         *         },
-         *         "termsVersion": 2,
-         *         "expiresAt": null
-         *       },
-         *       "createdAt": "2026-11-22T10:00:00.000Z",
-         *       "updatedAt": "2026-11-22T10:00:00.000Z",
-         *       "decidedAt": "2026-11-22T10:00:00.000Z",
-         *       "endedAt": null
-         *     }
-         */
-        subscription: {
-            /** Format: uuid */
-            id: string;
-            person: components["schemas"]["handle"];
-            vendor: {
-                /** Format: uuid */
-                id: string;
-                name: string;
-                homepage: string;
-            };
-            status: components["schemas"]["status"];
-            /** @description Why the subscription is in its status, in words. */
-            statusReason?: string;
-            request: components["schemas"]["request"];
-            decision: components["schemas"]["evaluation"];
-            grant: components["schemas"]["grant"];
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            /** Format: date-time */
-            decidedAt?: string | null;
-            /** Format: date-time */
-            endedAt?: string | null;
-        };
-        /**
-         * SubscriptionList
-         * @example {
-         *       "items": [],
-         *       "next": null
-         *     }
-         */
-        subscriptionList: {
-            items: components["schemas"]["subscription"][];
-            next: string | null;
-        };
-        /**
-         * SubscriptionRequest
-         * @description Instead of a registration form: the person (by handle), the fields wanted, each with its purpose, whether it is required and how long it is kept, optionally needs by category, and the person's terms version and duties the vendor accepts. A request against an outdated terms version is refused with the current version.
-         * @example {
-         *       "person": "ada",
-         *       "fields": [
-         *         {
-         *           "path": "name",
-         *           "purpose": "fulfillment",
-         *           "required": true,
-         *           "retentionDays": 30
-         *         },
-         *         {
-         *           "path": "emails.personal",
-         *           "purpose": "fulfillment",
-         *           "required": true,
-         *           "retentionDays": 30
-         *         },
-         *         {
-         *           "path": "addresses.home",
-         *           "purpose": "fulfillment",
-         *           "required": true,
-         *           "retentionDays": 30
-         *         }
-         *       ],
-         *       "accepts": {
-         *         "termsVersion": 2,
-         *         "duties": {
-         *           "noThirdPartySharing": true,
-         *           "noProfiling": true,
-         *           "deleteOnRevoke": true
-         *         }
-         *       }
-         *     }
-         */
-        subscriptionRequest: {
-            person: components["schemas"]["handle"];
-            fields: components["schemas"]["requestField"][];
-            needs?: components["schemas"]["needsRequest"];
-            accepts: WithRequired<components["schemas"]["acceptance"], "termsVersion">;
-        };
-        /**
-         * Approval
-         * @description Approve a pending subscription, optionally narrowed: only these of the requested paths, and only for these purposes. Narrowing never adds anything; a required field left out is the person's choice.
-         * @example {}
-         * @example {
-         *       "fields": [
-         *         "name",
-         *         "addresses.home"
-         *       ]
-         *     }
-         * @example {
-         *       "purposes": [
-         *         "fulfillment"
-         *       ]
-         *     }
-         */
-        approval: {
-            fields?: components["schemas"]["fieldPath"][];
-            purposes?: components["schemas"]["purpose"][];
-        };
-        /**
-         * DecisionNote
-         * @description Why the person rejects or revokes (optional, shown to the vendor).
-         * @example {}
-         * @example {
-         *       "reason": "I no longer shop there."
-         *     }
-         */
-        decisionNote: {
-            reason?: string;
-        };
-        /** AccessLogEntry */
-        accessLogEntry: {
-            id: string;
-            /** Format: date-time */
-            at: string;
-            vendor: {
-                /** Format: uuid */
-                id: string;
-                name: string;
-            };
-            /** Format: uuid */
-            subscription: string;
-            /** @description What was read: `profile`. */
-            what?: string;
-            /** @description The field paths the vendor received. */
-            fields: string[];
-            /** @description The network address the read came from. */
-            address: string;
-        };
-        /**
-         * AccessLog
-         * @example {
-         *       "items": [
-         *         {
-         *           "id": "17",
-         *           "at": "2026-11-22T10:05:00.000Z",
-         *           "vendor": {
-         *             "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
-         *             "name": "Velo Lyon"
-         *           },
-         *           "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
-         *           "what": "profile",
-         *           "fields": [
-         *             "name",
-         *             "addresses.home"
-         *           ],
-         *           "address": "203.0.113.7"
-         *         }
-         *       ],
-         *       "next": null
-         *     }
-         */
-        accessLog: {
-            items: components["schemas"]["accessLogEntry"][];
-            next: string | null;
-        };
-        /**
-         * Jwk
-         * @description An Ed25519 public key (RFC 8037) for EdDSA signatures; kid is its RFC 7638 SHA-256 thumbprint.
-         */
-        jwk: {
-            /** @constant */
-            kty: "OKP";
-            /** @constant */
-            crv: "Ed25519";
-            /** @description The public key, base64url (32 bytes). */
-            x: string;
-            kid: string;
-            /** @constant */
-            alg: "EdDSA";
-            /** @constant */
-            use: "sig";
-        };
-        /**
-         * Jwks
-         * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
-         * @example {
-         *       "keys": [
-         *         {
-         *           "kty": "OKP",
-         *           "crv": "Ed25519",
-         *           "x": "owla87ULALB-foiW6tsc6qZwB1R-Z7pPRgFmZ6ARfx4",
-         *           "kid": "Dl0ajlpa_fv-YlPC6BTtWScWvkuLvl2Sl4mvV1F6b_c",
-         *           "alg": "EdDSA",
-         *           "use": "sig"
-         *         }
-         *       ]
-         *     }
-         */
-        jwks: {
-            keys: components["schemas"]["jwk"][];
         };
         /** PiiController */
         piiController: {
@@ -2944,6 +2342,23 @@ export interface components {
             };
         };
         /**
+         * Jwk
+         * @description An Ed25519 public key (RFC 8037) for EdDSA signatures; kid is its RFC 7638 SHA-256 thumbprint.
+         */
+        jwk: {
+            /** @constant */
+            kty: "OKP";
+            /** @constant */
+            crv: "Ed25519";
+            /** @description The public key, base64url (32 bytes). */
+            x: string;
+            kid: string;
+            /** @constant */
+            alg: "EdDSA";
+            /** @constant */
+            use: "sig";
+        };
+        /**
          * ConsentReceipt
          * @description The signed payload: a JWT claims set (iss, iat) whose members follow the Kantara Initiative Consent Receipt Specification v1.1 (KI-CR-v1.1.0) where they fit, plus Proffer's own (subscription, vendor, termsVersion, duties, needCategories, expiresAt, status, event). Not a conformant Kantara receipt: it has no jurisdiction, no controller address or phone, no sensitive/spiCat; hence its own version.
          * @example {
@@ -3128,6 +2543,578 @@ export interface components {
             event: "granted" | "narrowed" | "approved" | "revoked" | "ended" | "expired";
         };
         /**
+         * Subscription
+         * @example {
+         *       "id": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "person": "ada",
+         *       "vendor": {
+         *         "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *         "name": "Velo Lyon",
+         *         "homepage": "https://velo-lyon.example"
+         *       },
+         *       "status": "active",
+         *       "statusReason": "Granted by the person's terms.",
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ],
+         *         "accepts": {
+         *           "termsVersion": 2,
+         *           "duties": {
+         *             "noThirdPartySharing": true
+         *           }
+         *         }
+         *       },
+         *       "decision": {
+         *         "termsVersion": 2,
+         *         "outcome": "active",
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "decision": "permit",
+         *             "rule": "deliveries",
+         *             "reason": "Rule \"deliveries\" permits name for fulfillment.",
+         *             "code": "permitted"
+         *           }
+         *         ],
+         *         "duties": {
+         *           "maxRetentionDays": 90,
+         *           "noThirdPartySharing": true
+         *         },
+         *         "explanation": [
+         *           "name: permitted by rule \"deliveries\"."
+         *         ]
+         *       },
+         *       "grant": {
+         *         "fields": [
+         *           "name"
+         *         ],
+         *         "categories": [],
+         *         "duties": {
+         *           "maxRetentionDays": 90,
+         *           "noThirdPartySharing": true
+         *         },
+         *         "termsVersion": 2,
+         *         "expiresAt": null
+         *       },
+         *       "createdAt": "2026-11-22T10:00:00.000Z",
+         *       "updatedAt": "2026-11-22T10:00:00.000Z",
+         *       "decidedAt": "2026-11-22T10:00:00.000Z",
+         *       "endedAt": null
+         *     }
+         */
+        subscription: {
+            /** Format: uuid */
+            id: string;
+            person: components["schemas"]["handle"];
+            vendor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                homepage: string;
+            };
+            status: components["schemas"]["status"];
+            /** @description Why the subscription is in its status, in words. */
+            statusReason?: string;
+            request: components["schemas"]["request"];
+            decision: components["schemas"]["evaluation"];
+            grant: components["schemas"]["grant"];
+            /** @description The consent receipt of the latest change to the grant, identical to the person's. */
+            receipt?: components["schemas"]["receipt"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            decidedAt?: string | null;
+            /** Format: date-time */
+            endedAt?: string | null;
+        };
+        /** AccessLogEntry */
+        accessLogEntry: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            vendor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            };
+            /** Format: uuid */
+            subscription: string;
+            /** @description What was read: `profile`. */
+            what?: string;
+            /** @description The field paths the vendor received. */
+            fields: string[];
+            /** @description The network address the read came from. */
+            address: string;
+        };
+        /**
+         * Export
+         * @description Everything Proffer holds about the person (credentials only as the fact that they exist).
+         * @example {
+         *       "format": "proffer-export/1",
+         *       "exportedAt": "2026-11-22T10:05:00.000Z",
+         *       "person": {
+         *         "id": "6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90",
+         *         "handle": "ada",
+         *         "displayName": "Ada",
+         *         "createdAt": "2026-11-22T10:00:00.000Z"
+         *       },
+         *       "profile": {
+         *         "document": {
+         *           "name": {
+         *             "given": "Ada"
+         *           }
+         *         },
+         *         "version": 1,
+         *         "updatedAt": "2026-11-22T10:01:00.000Z"
+         *       },
+         *       "terms": [
+         *         {
+         *           "version": 1,
+         *           "createdAt": "2026-11-22T10:00:00.000Z",
+         *           "title": "Ask me about everything",
+         *           "rules": [
+         *             {
+         *               "id": "ask-everything",
+         *               "effect": "permit",
+         *               "fields": [
+         *                 "*"
+         *               ],
+         *               "approval": "ask"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "needs": [],
+         *       "events": [
+         *         {
+         *           "id": "1",
+         *           "kind": "profile.updated",
+         *           "subject": "profile",
+         *           "version": 1,
+         *           "createdAt": "2026-11-22T10:01:00.000Z",
+         *           "changed": [
+         *             "name"
+         *           ],
+         *           "profile": {
+         *             "name": {
+         *               "given": "Ada"
+         *             }
+         *           }
+         *         }
+         *       ],
+         *       "sessions": [
+         *         {
+         *           "id": "9d4e1b2a-6c3f-4e8d-a7b0-1f2e3d4c5b6a",
+         *           "createdAt": "2026-11-22T10:00:30.000Z",
+         *           "expiresAt": "2026-12-22T10:00:30.000Z",
+         *           "revoked": false
+         *         }
+         *       ],
+         *       "subscriptions": [],
+         *       "accessLog": [],
+         *       "receipts": []
+         *     }
+         */
+        export: {
+            /** @constant */
+            format: "proffer-export/1";
+            /** Format: date-time */
+            exportedAt: string;
+            person: components["schemas"]["person"];
+            profile: {
+                document: components["schemas"]["profile"];
+                version: number;
+                /** Format: date-time */
+                updatedAt: string | null;
+            };
+            /** @description Every version of the person's terms, oldest first. */
+            terms: components["schemas"]["terms"][];
+            needs: components["schemas"]["need"][];
+            events: components["schemas"]["event"][];
+            /** @description Sign-in sessions (no token material). */
+            sessions: {
+                /** Format: uuid */
+                id: string;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                expiresAt: string;
+                revoked: boolean;
+            }[];
+            /** @description Every subscription: who asked for what, how it was decided, what is granted. */
+            subscriptions: components["schemas"]["subscription"][];
+            /** @description Every vendor read, oldest first. */
+            accessLog: components["schemas"]["accessLogEntry"][];
+            /** @description Every consent receipt, oldest first. */
+            receipts: components["schemas"]["receipt"][];
+        };
+        /**
+         * TermsInput
+         * @description Terms as a person writes them. Rules are read in order only to pick which rule a decision names; the semantics do not depend on order.
+         * @example {
+         *       "title": "Fulfillment, never marketing",
+         *       "rules": [
+         *         {
+         *           "id": "never-marketing",
+         *           "effect": "deny",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "purposes": [
+         *             "marketing"
+         *           ]
+         *         },
+         *         {
+         *           "id": "fulfil",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "name",
+         *             "emails",
+         *             "addresses.*"
+         *           ],
+         *           "purposes": [
+         *             "fulfillment",
+         *             "delivery",
+         *             "support"
+         *           ],
+         *           "duties": {
+         *             "maxRetentionDays": 90,
+         *             "noThirdPartySharing": true,
+         *             "deleteOnRevoke": true
+         *           },
+         *           "approval": "auto"
+         *         },
+         *         {
+         *           "id": "ask-for-the-rest",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "approval": "ask"
+         *         }
+         *       ]
+         *     }
+         */
+        termsInput: {
+            title?: components["schemas"]["termsTitle"];
+            rules: components["schemas"]["rules"];
+        };
+        /**
+         * TermsVersionList
+         * @example {
+         *       "items": [
+         *         {
+         *           "version": 2,
+         *           "createdAt": "2026-11-22T10:00:00.000Z",
+         *           "title": "Fulfillment only",
+         *           "rules": [
+         *             {
+         *               "id": "fulfil",
+         *               "effect": "permit",
+         *               "fields": [
+         *                 "name",
+         *                 "addresses.*"
+         *               ],
+         *               "purposes": [
+         *                 "fulfillment"
+         *               ],
+         *               "duties": {
+         *                 "maxRetentionDays": 90
+         *               },
+         *               "approval": "auto"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "next": null
+         *     }
+         */
+        termsVersionList: {
+            items: components["schemas"]["terms"][];
+            next: string | null;
+        };
+        /**
+         * TermsEvaluation
+         * @description A dry run: how would my current terms decide this request from this vendor? The vendor defaults to one that no vendor-specific rule names.
+         * @example {
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "addresses.home",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ]
+         *       },
+         *       "vendor": {
+         *         "homepage": "https://velo-lyon.example"
+         *       }
+         *     }
+         */
+        evaluateRequest: {
+            request: components["schemas"]["request"];
+            vendor?: {
+                /** Format: uuid */
+                id?: string;
+                /** Format: uri */
+                homepage: string;
+            };
+        };
+        /**
+         * Template
+         * @description Ready-made terms a person can start from.
+         * @example {
+         *       "id": "ask-about-everything",
+         *       "title": "Ask me about everything",
+         *       "description": "Nothing is shared without my approval.",
+         *       "terms": {
+         *         "rules": [
+         *           {
+         *             "id": "ask-everything",
+         *             "effect": "permit",
+         *             "fields": [
+         *               "*"
+         *             ],
+         *             "needs": {
+         *               "categories": [
+         *                 "*"
+         *               ]
+         *             },
+         *             "approval": "ask"
+         *           }
+         *         ]
+         *       }
+         *     }
+         */
+        template: {
+            id: components["schemas"]["ruleId"];
+            title: string;
+            description: string;
+            terms: components["schemas"]["termsInput"];
+        };
+        /**
+         * TemplateList
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "ask-me",
+         *           "title": "Ask me about everything",
+         *           "description": "Nothing is shared without my approval.",
+         *           "terms": {
+         *             "rules": [
+         *               {
+         *                 "id": "ask-everything",
+         *                 "effect": "permit",
+         *                 "fields": [
+         *                   "*"
+         *                 ],
+         *                 "approval": "ask"
+         *               }
+         *             ]
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        templateList: {
+            items: components["schemas"]["template"][];
+        };
+        /**
+         * PublicRule
+         * @description A rule for any vendor, as anyone may read it: no description, no vendor selector.
+         * @example {
+         *       "id": "fulfil",
+         *       "effect": "permit",
+         *       "fields": [
+         *         "name",
+         *         "addresses.*"
+         *       ],
+         *       "purposes": [
+         *         "fulfillment",
+         *         "delivery"
+         *       ],
+         *       "duties": {
+         *         "maxRetentionDays": 90
+         *       },
+         *       "approval": "auto"
+         *     }
+         */
+        publicRule: {
+            id: components["schemas"]["ruleId"];
+            /** @enum {unknown} */
+            effect: "permit" | "deny";
+            fields?: components["schemas"]["fieldPath"][];
+            needs?: components["schemas"]["needsSelector"];
+            purposes?: components["schemas"]["purposes"];
+            duties?: components["schemas"]["duties"];
+            /** @enum {unknown} */
+            approval?: "auto" | "ask";
+        };
+        /**
+         * PublicTerms
+         * @description What anyone may read of a person's terms, so that a vendor can shape a request that will be granted: the rules for any vendor (offers and refusals), by id. Rules naming particular vendors, descriptions and the title stay private. Anything no rule permits is denied.
+         * @example {
+         *       "version": 3,
+         *       "default": "deny",
+         *       "rules": [
+         *         {
+         *           "id": "never-marketing",
+         *           "effect": "deny",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "purposes": [
+         *             "marketing"
+         *           ]
+         *         },
+         *         {
+         *           "id": "fulfil",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "name",
+         *             "addresses.*"
+         *           ],
+         *           "purposes": [
+         *             "fulfillment",
+         *             "delivery"
+         *           ],
+         *           "duties": {
+         *             "maxRetentionDays": 90
+         *           },
+         *           "approval": "auto"
+         *         },
+         *         {
+         *           "id": "ask-for-the-rest",
+         *           "effect": "permit",
+         *           "fields": [
+         *             "*"
+         *           ],
+         *           "needs": {
+         *             "categories": [
+         *               "*"
+         *             ]
+         *           },
+         *           "approval": "ask"
+         *         }
+         *       ]
+         *     }
+         */
+        publicTerms: {
+            version: number;
+            /** @constant */
+            default: "deny";
+            rules: components["schemas"]["publicRule"][];
+        };
+        /**
+         * SubscriptionList
+         * @example {
+         *       "items": [],
+         *       "next": null
+         *     }
+         */
+        subscriptionList: {
+            items: components["schemas"]["subscription"][];
+            next: string | null;
+        };
+        /**
+         * SubscriptionRequest
+         * @description Instead of a registration form: the person (by handle), the fields wanted, each with its purpose, whether it is required and how long it is kept, optionally needs by category, and the person's terms version and duties the vendor accepts. A request against an outdated terms version is refused with the current version.
+         * @example {
+         *       "person": "ada",
+         *       "fields": [
+         *         {
+         *           "path": "name",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "emails.personal",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "addresses.home",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         }
+         *       ],
+         *       "accepts": {
+         *         "termsVersion": 2,
+         *         "duties": {
+         *           "noThirdPartySharing": true,
+         *           "noProfiling": true,
+         *           "deleteOnRevoke": true
+         *         }
+         *       }
+         *     }
+         */
+        subscriptionRequest: {
+            person: components["schemas"]["handle"];
+            fields: components["schemas"]["requestField"][];
+            needs?: components["schemas"]["needsRequest"];
+            accepts: WithRequired<components["schemas"]["acceptance"], "termsVersion">;
+        };
+        /**
+         * Approval
+         * @description Approve a pending subscription, optionally narrowed: only these of the requested paths, and only for these purposes. Narrowing never adds anything; a required field left out is the person's choice.
+         * @example {}
+         * @example {
+         *       "fields": [
+         *         "name",
+         *         "addresses.home"
+         *       ]
+         *     }
+         * @example {
+         *       "purposes": [
+         *         "fulfillment"
+         *       ]
+         *     }
+         */
+        approval: {
+            fields?: components["schemas"]["fieldPath"][];
+            purposes?: components["schemas"]["purpose"][];
+        };
+        /**
+         * DecisionNote
+         * @description Why the person rejects or revokes (optional, shown to the vendor).
+         * @example {}
+         * @example {
+         *       "reason": "I no longer shop there."
+         *     }
+         */
+        decisionNote: {
+            reason?: string;
+        };
+        /**
          * ReceiptList
          * @description Receipts, newest first.
          * @example {
@@ -3260,6 +3247,52 @@ export interface components {
             items: components["schemas"]["receipt"][];
             /** @description Cursor of the next page, or null on the last page. */
             next: string | null;
+        };
+        /**
+         * AccessLog
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "17",
+         *           "at": "2026-11-22T10:05:00.000Z",
+         *           "vendor": {
+         *             "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *             "name": "Velo Lyon"
+         *           },
+         *           "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *           "what": "profile",
+         *           "fields": [
+         *             "name",
+         *             "addresses.home"
+         *           ],
+         *           "address": "203.0.113.7"
+         *         }
+         *       ],
+         *       "next": null
+         *     }
+         */
+        accessLog: {
+            items: components["schemas"]["accessLogEntry"][];
+            next: string | null;
+        };
+        /**
+         * Jwks
+         * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "OKP",
+         *           "crv": "Ed25519",
+         *           "x": "owla87ULALB-foiW6tsc6qZwB1R-Z7pPRgFmZ6ARfx4",
+         *           "kid": "Dl0ajlpa_fv-YlPC6BTtWScWvkuLvl2Sl4mvV1F6b_c",
+         *           "alg": "EdDSA",
+         *           "use": "sig"
+         *         }
+         *       ]
+         *     }
+         */
+        jwks: {
+            keys: components["schemas"]["jwk"][];
         };
     };
     responses: {
@@ -4137,6 +4170,9 @@ export interface operations {
                      *       <needs/>
                      *       <events/>
                      *       <sessions/>
+                     *       <subscriptions/>
+                     *       <accessLog/>
+                     *       <receipts/>
                      *     </export>
                      */
                     "application/xml": components["schemas"]["export"];
@@ -4652,6 +4688,34 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    listReceipts: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of receipts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["receiptList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getAccessLog: {

@@ -9,6 +9,7 @@ import {
   accessLog,
   approveSubscription,
   endSubscription,
+  listReceipts,
   listSubscriptions,
   readGrantedProfile,
   rejectSubscription,
@@ -34,6 +35,7 @@ function decodeLogCursor(cursor: string): string {
 }
 
 export function subscriptionHandlers(ctx: AppContext): Handlers {
+  const signer = { keys: ctx.receiptKeys, issuer: ctx.config.publicUrl };
   return {
     requestSubscription: async (request, reply) => {
       const key = request.headers['idempotency-key'];
@@ -42,6 +44,7 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
         principalOf(request).id,
         request.body as SubscriptionRequestBody,
         typeof key === 'string' ? key : undefined,
+        signer,
       );
       if (!replayed) reply.code(201).header('location', `${ctx.config.publicUrl}/v1/subscriptions/${subscription.id}`);
       return reply.send(subscription);
@@ -54,11 +57,11 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
       reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
 
     endSubscription: async (request, reply) =>
-      reply.send(await endSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
+      reply.send(await endSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, signer)),
 
     readSubscriptionProfile: async (request, reply) => {
       const type = negotiatedType(ctx, request, 'readSubscriptionProfile');
-      const profile = await readGrantedProfile(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, request.ip, redact);
+      const profile = await readGrantedProfile(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, request.ip, redact, signer);
       reply.header('cache-control', 'private, no-store');
       return sendDocument(ctx, request, reply, 'readSubscriptionProfile', profile, { type });
     },
@@ -71,7 +74,7 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
 
     approveSubscription: async (request, reply) => {
       const approval = (request.body ?? {}) as { fields?: string[]; purposes?: string[] };
-      return reply.send(await approveSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, approval));
+      return reply.send(await approveSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, approval, signer));
     },
 
     rejectSubscription: async (request, reply) => {
@@ -81,8 +84,11 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
 
     revokeSubscription: async (request, reply) => {
       const { reason } = (request.body ?? {}) as { reason?: string };
-      return reply.send(await revokeSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, reason));
+      return reply.send(await revokeSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, reason, signer));
     },
+
+    listReceipts: async (request, reply) =>
+      reply.send(await listReceipts(ctx.db, principalOf(request).id, request.query as { limit: number; cursor?: string })),
 
     getAccessLog: async (request, reply) => {
       const query = request.query as { limit: number; cursor?: string; vendor?: string; subscription?: string };

@@ -33,7 +33,8 @@ export function termsHandlers(ctx: AppContext): Handlers {
   return {
     getTerms: async (request, reply) => reply.send(await currentTerms(ctx.db, principalOf(request).id)),
 
-    replaceTerms: async (request, reply) => reply.send(await replaceTerms(ctx.db, principalOf(request).id, request.body as TermsInput)),
+    replaceTerms: async (request, reply) =>
+      reply.send(await replaceTerms(ctx.db, principalOf(request).id, request.body as TermsInput, { keys: ctx.receiptKeys, issuer: ctx.config.publicUrl })),
 
     listTermsVersions: async (request, reply) => {
       const query = request.query as { limit: number; cursor?: string };

@@ -5,6 +5,7 @@ import { getPerson } from './accounts.js';
 import { eventView, type EventView } from './events.js';
 import { needView, type NeedView } from './needs.js';
 import { getProfile } from './profile.js';
+import { accessLog, listReceipts, listSubscriptions } from './subscriptions.js';
 
 export interface PersonExport {
   format: 'proffer-export/1';
@@ -15,7 +16,12 @@ export interface PersonExport {
   needs: NeedView[];
   events: EventView[];
   sessions: { id: string; createdAt: string; expiresAt: string; revoked: boolean }[];
+  subscriptions: unknown[];
+  accessLog: unknown[];
+  receipts: unknown[];
 }
+
+const EVERYTHING = 1_000_000;
 
 /** Everything held about one person, read in one transaction so the parts agree with each other. */
 export async function exportPerson(db: Kysely<Database>, personId: string): Promise<PersonExport> {
@@ -32,6 +38,9 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
       .where('person_id', '=', personId)
       .orderBy('created_at')
       .execute();
+    const subscriptions = await listSubscriptions(trx, { personId }, { limit: EVERYTHING });
+    const reads = await accessLog(trx, personId, { limit: EVERYTHING });
+    const receipts = await listReceipts(trx, personId, { limit: EVERYTHING });
     return {
       format: 'proffer-export/1',
       exportedAt: new Date().toISOString(),
@@ -46,6 +55,9 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
         expiresAt: s.expires_at.toISOString(),
         revoked: s.revoked_at !== null,
       })),
+      subscriptions: subscriptions.items,
+      accessLog: reads.items.reverse(),
+      receipts: receipts.items.reverse(),
     };
   });
 }

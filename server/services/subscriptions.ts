@@ -9,11 +9,58 @@ import {
   type CompiledTerms,
   type Duties,
   type Evaluation,
+  type Purpose,
   type VendorRequest,
 } from '../../policies/index.js';
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
+import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
+
+/** What signs consent receipts: the server's key and its public URL (the receipts' issuer). */
+export interface ReceiptSigner {
+  keys: ReceiptKeys;
+  issuer: string;
+}
+
+/**
+ * A consent receipt for the grant as it now stands, signed and stored in the transaction that
+ * changed it, so a change and its receipt exist together or not at all.
+ */
+async function recordReceipt(trx: Kysely<Database>, signer: ReceiptSigner, personId: string, id: string, event: ReceiptEvent): Promise<void> {
+  const row = await trx
+    .selectFrom('subscriptions as s')
+    .innerJoin('people as p', 'p.id', 's.person_id')
+    .innerJoin('vendors as v', 'v.id', 's.vendor_id')
+    .select(['s.status', 's.decision', 's.granted_fields', 's.granted_categories', 's.duties', 's.terms_version', 's.expires_at', 'p.handle', 'v.id as vendor_id', 'v.name', 'v.homepage', 'v.contact'])
+    .where('s.person_id', '=', personId)
+    .where('s.id', '=', id)
+    .executeTakeFirstOrThrow();
+  const granted = new Set(row.granted_fields);
+  const fields = (row.decision as unknown as Evaluation).fields.filter((f) => granted.has(f.path)).map((f) => ({ path: f.path, purpose: f.purpose as Purpose }));
+  const at = new Date();
+  const receipt = buildReceipt({
+    receiptId: randomUUID(),
+    subscriptionId: id,
+    person: { handle: row.handle },
+    vendor: { id: row.vendor_id, name: row.name, homepage: row.homepage, contact: row.contact },
+    fields,
+    categories: row.granted_categories,
+    duties: row.duties as Duties,
+    termsVersion: row.terms_version,
+    status: row.status as ReceiptStatus,
+    event,
+    at,
+    expiresAt: row.expires_at,
+    policyUrl: `${signer.issuer}/v1/people/${row.handle}/terms`,
+    issuer: signer.issuer,
+  });
+  const jws = await signReceipt(signer.keys, receipt);
+  await trx
+    .insertInto('receipts')
+    .values({ person_id: personId, id: receipt.consentReceiptID, subscription_id: id, event, jws, receipt: JSON.stringify(receipt), created_at: at })
+    .execute();
+}
 
 export interface SubscriptionRequestBody extends VendorRequest {
   person: string;
@@ -29,6 +76,8 @@ export interface SubscriptionView {
   request: VendorRequest;
   decision: Evaluation;
   grant: { fields: string[]; categories: string[]; duties: Duties; termsVersion: number; expiresAt: string | null };
+  /** The consent receipt of the latest change to the grant, if it was ever granted. */
+  receipt?: { jws: string; receipt: Record<string, unknown> };
   createdAt: string;
   updatedAt: string;
   decidedAt: string | null;
@@ -95,7 +144,15 @@ async function byId(db: Kysely<Database>, id: string, owner: { vendorId: string 
   const row = await query.executeTakeFirst();
   // Someone else's subscription is "not found": ids reveal nothing.
   if (!row) throw notFound('No subscription with this id.');
-  return view(row);
+  const latest = await db
+    .selectFrom('receipts')
+    .select(['jws', 'receipt'])
+    .where('person_id', '=', row.person_id)
+    .where('subscription_id', '=', id)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return { ...view(row), ...(latest ? { receipt: { jws: latest.jws, receipt: latest.receipt } } : {}) };
 }
 
 export const subscriptionForVendor = (db: Kysely<Database>, vendorId: string, id: string) => byId(db, id, { vendorId });
@@ -110,6 +167,7 @@ export async function requestSubscription(
   vendorId: string,
   body: SubscriptionRequestBody,
   idempotencyKey: string | undefined,
+  signer: ReceiptSigner,
 ): Promise<{ subscription: SubscriptionView; replayed: boolean }> {
   const requestDigest = digestOf(body);
   const replay = async () => {
@@ -140,7 +198,8 @@ export async function requestSubscription(
   const active = status === 'active';
   const id = randomUUID();
   try {
-    await db
+    await db.transaction().execute(async (trx) => {
+    await trx
       .insertInto('subscriptions')
       .values({
         person_id: person.id,
@@ -162,6 +221,8 @@ export async function requestSubscription(
         decided_at: status === 'pending' ? null : now,
       })
       .execute();
+    if (active) await recordReceipt(trx, signer, person.id, id, 'granted');
+    });
   } catch (error) {
     // Two attempts with one key at once: the loser answers what the winner stored.
     if ((error as { code?: string }).code === '23505' && idempotencyKey) {
@@ -225,6 +286,7 @@ async function transition(
   from: SubscriptionStatus[],
   action: string,
   change: (current: { decision: Evaluation; request: VendorRequest }) => Record<string, unknown>,
+  receipt?: { signer: ReceiptSigner; event: ReceiptEvent; onlyIfWas?: SubscriptionStatus },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     let query = trx.selectFrom('subscriptions').select(['status', 'decision', 'request', 'person_id']).where('id', '=', id);
@@ -239,6 +301,9 @@ async function transition(
       .where('person_id', '=', row.person_id)
       .where('id', '=', id)
       .execute();
+    if (receipt && (!receipt.onlyIfWas || row.status === receipt.onlyIfWas)) {
+      await recordReceipt(trx, receipt.signer, row.person_id, id, receipt.event);
+    }
   });
 }
 
@@ -247,6 +312,7 @@ export async function approveSubscription(
   personId: string,
   id: string,
   approval: { fields?: string[]; purposes?: string[] },
+  signer: ReceiptSigner,
 ): Promise<SubscriptionView> {
   await transition(db, { personId }, id, ['pending'], 'approved', ({ decision, request }) => {
     const requestedPaths = new Set(request.fields.map((f) => f.path));
@@ -274,7 +340,7 @@ export async function approveSubscription(
       expires_at: expiryFrom(decision.duties, now),
       decided_at: now,
     };
-  });
+  }, { signer, event: 'approved' });
   return subscriptionForPerson(db, personId, id);
 }
 
@@ -287,25 +353,31 @@ export async function rejectSubscription(db: Kysely<Database>, personId: string,
   return subscriptionForPerson(db, personId, id);
 }
 
-export async function revokeSubscription(db: Kysely<Database>, personId: string, id: string, reason: string | undefined): Promise<SubscriptionView> {
+export async function revokeSubscription(
+  db: Kysely<Database>,
+  personId: string,
+  id: string,
+  reason: string | undefined,
+  signer: ReceiptSigner,
+): Promise<SubscriptionView> {
   await transition(db, { personId }, id, LIVE, 'revoked', () => ({
     status: 'revoked',
     status_reason: reason ?? 'Revoked by the person.',
     granted_fields: '[]',
     granted_categories: '[]',
     ended_at: new Date(),
-  }));
+  }), { signer, event: 'revoked', onlyIfWas: 'active' });
   return subscriptionForPerson(db, personId, id);
 }
 
-export async function endSubscription(db: Kysely<Database>, vendorId: string, id: string): Promise<SubscriptionView> {
+export async function endSubscription(db: Kysely<Database>, vendorId: string, id: string, signer: ReceiptSigner): Promise<SubscriptionView> {
   await transition(db, { vendorId }, id, LIVE, 'ended', () => ({
     status: 'ended',
     status_reason: 'Ended by the vendor.',
     granted_fields: '[]',
     granted_categories: '[]',
     ended_at: new Date(),
-  }));
+  }), { signer, event: 'ended', onlyIfWas: 'active' });
   return subscriptionForVendor(db, vendorId, id);
 }
 
@@ -314,7 +386,13 @@ export async function endSubscription(db: Kysely<Database>, vendorId: string, id
  * decided again and can only narrow (the vendor must ask again to get more); a grant left with
  * nothing is revoked, a pending request the new terms deny is rejected.
  */
-export async function reevaluateGrants(trx: Transaction<Database>, personId: string, compiled: CompiledTerms, termsVersion: number): Promise<void> {
+export async function reevaluateGrants(
+  trx: Transaction<Database>,
+  personId: string,
+  compiled: CompiledTerms,
+  termsVersion: number,
+  signer: ReceiptSigner,
+): Promise<void> {
   const live = await trx
     .selectFrom('subscriptions as s')
     .innerJoin('vendors as v', 'v.id', 's.vendor_id')
@@ -344,6 +422,11 @@ export async function reevaluateGrants(trx: Transaction<Database>, personId: str
       .where('person_id', '=', personId)
       .where('id', '=', row.id)
       .execute();
+    if (row.status === 'active') {
+      const revoked = 'status' in update && update.status === 'revoked';
+      const narrowed = 'granted_fields' in update && update.granted_fields !== JSON.stringify(row.granted_fields);
+      if (revoked || narrowed) await recordReceipt(trx, signer, personId, row.id, revoked ? 'revoked' : 'narrowed');
+    }
   }
 }
 
@@ -360,6 +443,7 @@ export async function readGrantedProfile(
   id: string,
   address: string,
   redact: (profile: Record<string, unknown>, fields: string[]) => Record<string, unknown>,
+  signer: ReceiptSigner,
 ): Promise<Record<string, unknown>> {
   const outcome = await db.transaction().execute(async (trx) => {
     const row = await trx
@@ -379,6 +463,7 @@ export async function readGrantedProfile(
         .where('person_id', '=', row.person_id)
         .where('id', '=', id)
         .execute();
+      await recordReceipt(trx, signer, row.person_id, id, 'expired');
       return { refused: 'expired' as const };
     }
     if (row.status !== 'active') return { refused: row.status };
@@ -436,5 +521,22 @@ export async function accessLog(
       address: r.address,
     })),
     nextBefore: rows.length > options.limit ? (page.at(-1)?.id ?? null) : null,
+  };
+}
+
+export async function listReceipts(db: Kysely<Database>, personId: string, options: { limit: number; cursor?: string | undefined }) {
+  let query = db.selectFrom('receipts').select(['id', 'jws', 'receipt', 'created_at']).where('person_id', '=', personId);
+  if (options.cursor) {
+    const after = decodeCursor(options.cursor);
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit + 1).execute();
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({ jws: r.jws, receipt: r.receipt })),
+    next: rows.length > options.limit && last ? encodeCursor(last.created_at, last.id) : null,
   };
 }

@@ -8,7 +8,7 @@ import {
 } from '../../policies/index.js';
 import type { Database } from '../db/schema.js';
 import { ProblemError } from '../errors.js';
-import { reevaluateGrants } from './subscriptions.js';
+import { reevaluateGrants, type ReceiptSigner } from './subscriptions.js';
 
 export interface StoredTerms extends TermsInput {
   version: number;
@@ -40,7 +40,7 @@ export async function currentTerms(db: Kysely<Database>, personId: string): Prom
  * Writes a new version after the engine's own checks; refused terms change nothing, so the
  * version in force stays in force. Concurrent writers each get their own version number.
  */
-export async function replaceTerms(db: Kysely<Database>, personId: string, input: TermsInput): Promise<StoredTerms> {
+export async function replaceTerms(db: Kysely<Database>, personId: string, input: TermsInput, signer: ReceiptSigner): Promise<StoredTerms> {
   const checked = checkTerms(input);
   if (!checked.ok) {
     const named = checked.errors.find((e) => e.rule !== null)?.rule;
@@ -68,7 +68,7 @@ export async function replaceTerms(db: Kysely<Database>, personId: string, input
           .executeTakeFirstOrThrow();
         const stored = view(row);
         // Every live grant is decided again under the new version, in the same transaction.
-        await reevaluateGrants(trx, personId, compiledTerms(personId, stored), stored.version);
+        await reevaluateGrants(trx, personId, compiledTerms(personId, stored), stored.version, signer);
         return stored;
       });
     } catch (error) {

@@ -412,8 +412,13 @@ export async function reevaluateGrants(
         : (() => {
             const fields = narrowGrant(row.granted_fields, decision);
             const categories = narrowCategories(row.granted_categories, decision);
-            return fields.length === 0 && categories.length === 0
-              ? { status: 'revoked' as const, status_reason: 'The person changed their terms; nothing of this grant remains.', granted_fields: '[]', granted_categories: '[]', ended_at: now }
+            // A required field the new terms deny rejects the request as a whole, as at request time.
+            const reason =
+              decision.outcome === 'rejected'
+                ? 'The person changed their terms; a field this subscription requires is no longer granted.'
+                : 'The person changed their terms; nothing of this grant remains.';
+            return decision.outcome === 'rejected' || (fields.length === 0 && categories.length === 0)
+              ? { status: 'revoked' as const, status_reason: reason, granted_fields: '[]', granted_categories: '[]', ended_at: now }
               : { granted_fields: JSON.stringify(fields), granted_categories: JSON.stringify(categories) };
           })();
     await trx

@@ -259,7 +259,15 @@ export async function listSubscriptions(
 ): Promise<Page<SubscriptionView>> {
   let query = selectViews(db);
   query = 'vendorId' in owner ? query.where('s.vendor_id', '=', owner.vendorId) : query.where('s.person_id', '=', owner.personId);
-  if (options.status) query = query.where('s.status', '=', options.status);
+  // Status as it reads: an active grant past its expiry is listed as expired.
+  const now = new Date();
+  if (options.status === 'expired') {
+    query = query.where((eb) => eb.or([eb('s.status', '=', 'expired'), eb.and([eb('s.status', '=', 'active'), eb('s.expires_at', '<=', now)])]));
+  } else if (options.status === 'active') {
+    query = query.where('s.status', '=', 'active').where((eb) => eb.or([eb('s.expires_at', 'is', null), eb('s.expires_at', '>', now)]));
+  } else if (options.status) {
+    query = query.where('s.status', '=', options.status);
+  }
   if (options.cursor) {
     const after = decodeCursor(options.cursor);
     query = query.where((eb) =>
@@ -289,12 +297,14 @@ async function transition(
   receipt?: { signer: ReceiptSigner; event: ReceiptEvent; onlyIfWas?: SubscriptionStatus },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    let query = trx.selectFrom('subscriptions').select(['status', 'decision', 'request', 'person_id']).where('id', '=', id);
+    let query = trx.selectFrom('subscriptions').select(['status', 'decision', 'request', 'person_id', 'expires_at']).where('id', '=', id);
     query = 'vendorId' in owner ? query.where('vendor_id', '=', owner.vendorId) : query.where('person_id', '=', owner.personId);
     const row = await query.forUpdate().executeTakeFirst();
     if (!row) throw notFound('No subscription with this id.');
-    if (!from.includes(row.status)) throw invalidState(row.status, action);
     const now = new Date();
+    // A grant past its expiry is over, whether or not a read has marked it yet.
+    const status = row.status === 'active' && row.expires_at !== null && row.expires_at <= now ? 'expired' : row.status;
+    if (!from.includes(status)) throw invalidState(status, action);
     await trx
       .updateTable('subscriptions')
       .set({ ...change({ decision: row.decision as unknown as Evaluation, request: row.request as unknown as VendorRequest }), updated_at: now } as never)

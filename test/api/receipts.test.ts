@@ -112,3 +112,18 @@ describe('the export', () => {
     expect(xml.body).toContain(`<id>${id}</id>`);
   });
 });
+
+describe('a grant past its expiry that nobody has read since', () => {
+  it('lists as expired, not active, and can no longer be revoked or ended', async () => {
+    const { person, vendor, id } = await setUp();
+    await server.ctx.db.updateTable('subscriptions').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+    const list = async (status: string) =>
+      (await server.request({ method: 'GET', url: `/v1/me/subscriptions?status=${status}`, headers: person.auth })).json().items.map((s: { id: string }) => s.id);
+    expect(await list('expired')).toEqual([id]);
+    expect(await list('active')).toEqual([]);
+    const revoke = await server.request({ method: 'POST', url: `/v1/me/subscriptions/${id}/revoke`, headers: person.auth });
+    expect(revoke.statusCode).toBe(409);
+    expect(revoke.json()).toMatchObject({ type: 'https://proffer.dev/problems/invalid-state', subscriptionStatus: 'expired' });
+    expect((await server.request({ method: 'DELETE', url: `/v1/subscriptions/${id}`, headers: vendor.auth })).statusCode).toBe(409);
+  });
+});

@@ -1,21 +1,10 @@
 import type { EventRow } from '../db/schema.js';
-import { ProblemError } from '../errors.js';
+import { BIGINT_DIGITS, decodeSerialCursor, encodeSerialCursor } from '../services/cursors.js';
 import { eventView } from '../services/events.js';
 import type { FeedDocument, FeedEntry, FeedFormat } from './render.js';
 
-export function encodeEventCursor(eventId: string): string {
-  return Buffer.from(`e${eventId}`).toString('base64url');
-}
-
-export function decodeEventCursor(cursor: string): string {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^e[1-9][0-9]{0,18}$/.test(text)) {
-    throw new ProblemError('validation', 'The cursor is not one this server gave out.', {
-      errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
-    });
-  }
-  return text.slice(1);
-}
+export const encodeEventCursor = (eventId: string) => encodeSerialCursor('e', eventId);
+export const decodeEventCursor = (cursor: string) => decodeSerialCursor('e', cursor, BIGINT_DIGITS);
 
 const MAX_LISTED_PATHS = 5;
 

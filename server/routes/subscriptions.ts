@@ -1,10 +1,10 @@
 import { redact } from '../../policies/index.js';
 import type { AppContext } from '../context.js';
 import type { SubscriptionStatus } from '../db/schema.js';
-import { ProblemError } from '../errors.js';
 import { principalOf } from '../http/auth.js';
 import type { Handlers } from '../http/bind.js';
 import { negotiatedType, sendDocument } from '../http/respond.js';
+import { BIGINT_DIGITS, decodeSerialCursor, encodeSerialCursor } from '../services/cursors.js';
 import {
   accessLog,
   approveSubscription,
@@ -22,17 +22,6 @@ import {
 
 type ById = { subscriptionId: string };
 type ListQuery = { limit: number; cursor?: string; status?: SubscriptionStatus };
-
-const encodeLogCursor = (id: string) => Buffer.from(`a${id}`).toString('base64url');
-function decodeLogCursor(cursor: string): string {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^a[1-9][0-9]{0,18}$/.test(text)) {
-    throw new ProblemError('validation', 'The cursor is not one this server gave out.', {
-      errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
-    });
-  }
-  return text.slice(1);
-}
 
 export function subscriptionHandlers(ctx: AppContext): Handlers {
   const signer = { keys: ctx.receiptKeys, issuer: ctx.config.publicUrl };
@@ -94,11 +83,11 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
       const query = request.query as { limit: number; cursor?: string; vendor?: string; subscription?: string };
       const page = await accessLog(ctx.db, principalOf(request).id, {
         limit: query.limit,
-        before: query.cursor === undefined ? undefined : decodeLogCursor(query.cursor),
+        before: query.cursor === undefined ? undefined : decodeSerialCursor('a', query.cursor, BIGINT_DIGITS),
         vendor: query.vendor,
         subscription: query.subscription,
       });
-      return reply.send({ items: page.items, next: page.nextBefore === null ? null : encodeLogCursor(page.nextBefore) });
+      return reply.send({ items: page.items, next: page.nextBefore === null ? null : encodeSerialCursor('a', page.nextBefore) });
     },
   };
 }

@@ -1,25 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 import { evaluate, publicTerms, TEMPLATES, toOdrl, type TermsInput, type VendorRequest } from '../../policies/index.js';
 import type { AppContext } from '../context.js';
-import { notFound, ProblemError } from '../errors.js';
+import { notFound } from '../errors.js';
 import { principalOf } from '../http/auth.js';
 import type { Handlers } from '../http/bind.js';
 import { chooseMediaType } from '../http/negotiate.js';
+import { decodeSerialCursor, encodeSerialCursor, INTEGER_DIGITS } from '../services/cursors.js';
 import { compiledTerms, currentTerms, listTermsVersions, replaceTerms, termsByHandle } from '../services/terms.js';
 
 /** A vendor no rule names: matches only rules for any vendor (`.invalid` is never a real domain). */
 const UNNAMED_VENDOR = { id: '00000000-0000-0000-0000-000000000000', homepage: 'https://unnamed-vendor.invalid' };
-
-const encodeVersionCursor = (version: number) => Buffer.from(`v${version}`).toString('base64url');
-function decodeVersionCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^v[1-9][0-9]{0,8}$/.test(text)) {
-    throw new ProblemError('validation', 'The cursor is not one this server gave out.', {
-      errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
-    });
-  }
-  return Number(text.slice(1));
-}
 
 export function termsHandlers(ctx: AppContext): Handlers {
   const byHandle = async (request: FastifyRequest) => {
@@ -38,9 +28,9 @@ export function termsHandlers(ctx: AppContext): Handlers {
 
     listTermsVersions: async (request, reply) => {
       const query = request.query as { limit: number; cursor?: string };
-      const before = query.cursor === undefined ? undefined : decodeVersionCursor(query.cursor);
+      const before = query.cursor === undefined ? undefined : Number(decodeSerialCursor('v', query.cursor, INTEGER_DIGITS));
       const page = await listTermsVersions(ctx.db, principalOf(request).id, { limit: query.limit, before });
-      return reply.send({ items: page.items, next: page.nextBefore === null ? null : encodeVersionCursor(page.nextBefore) });
+      return reply.send({ items: page.items, next: page.nextBefore === null ? null : encodeSerialCursor('v', page.nextBefore) });
     },
 
     evaluateTerms: async (request, reply) => {

@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, NeedRow } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { assertValid } from '../validation.js';
+import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
 import { recordEvent } from './events.js';
 import { applyMergePatch } from './merge-patch.js';
 
@@ -92,37 +93,6 @@ export async function getNeed(db: Kysely<Database>, personId: string, needId: st
   return needView(row);
 }
 
-export interface NeedCursor {
-  createdAt: string;
-  id: string;
-}
-
-export function encodeCursor(cursor: NeedCursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
-}
-
-export function decodeCursor(text: string): NeedCursor {
-  const invalid = new ProblemError('validation', 'The cursor is not one this server gave out.', {
-    errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
-  });
-  try {
-    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      !Number.isNaN(Date.parse(value[0])) &&
-      typeof value[1] === 'string' &&
-      /^[0-9a-f-]{36}$/.test(value[1])
-    ) {
-      return { createdAt: value[0], id: value[1] };
-    }
-  } catch {
-    // falls through to the problem below
-  }
-  throw invalid;
-}
-
 export async function listNeeds(
   db: Kysely<Database>,
   personId: string,
@@ -131,12 +101,9 @@ export async function listNeeds(
   const today = todayUtc();
   let query = db.selectFrom('needs').selectAll().where('person_id', '=', personId);
   if (options.cursor) {
-    const after = decodeCursor(options.cursor);
+    const after = decodeTimeCursor(options.cursor);
     query = query.where((eb) =>
-      eb.or([
-        eb('created_at', '<', new Date(after.createdAt)),
-        eb.and([eb('created_at', '=', new Date(after.createdAt)), eb('id', '<', after.id)]),
-      ]),
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
     );
   }
   if (options.status === 'expired') {
@@ -151,7 +118,7 @@ export async function listNeeds(
   const last = page.at(-1);
   return {
     items: page.map((row) => needView(row, today)),
-    next: rows.length > options.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+    next: rows.length > options.limit && last ? encodeTimeCursor(last.created_at, last.id) : null,
   };
 }
 

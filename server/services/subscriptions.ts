@@ -14,6 +14,7 @@ import {
 } from '../../policies/index.js';
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
+import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
 import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
 
@@ -239,19 +240,6 @@ export interface Page<T> {
   next: string | null;
 }
 
-const encodeCursor = (createdAt: Date, id: string) => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    if (typeof at === 'string' && !Number.isNaN(Date.parse(at)) && /^[0-9a-f-]{36}$/.test(id)) return { createdAt: new Date(at), id };
-  } catch {
-    // below
-  }
-  throw new ProblemError('validation', 'The cursor is not one this server gave out.', {
-    errors: [{ in: 'query', pointer: '/cursor', message: 'is not a valid cursor' }],
-  });
-}
-
 export async function listSubscriptions(
   db: Kysely<Database>,
   owner: { vendorId: string } | { personId: string },
@@ -269,7 +257,7 @@ export async function listSubscriptions(
     query = query.where('s.status', '=', options.status);
   }
   if (options.cursor) {
-    const after = decodeCursor(options.cursor);
+    const after = decodeTimeCursor(options.cursor);
     query = query.where((eb) =>
       eb.or([eb('s.created_at', '<', after.createdAt), eb.and([eb('s.created_at', '=', after.createdAt), eb('s.id', '<', after.id)])]),
     );
@@ -277,7 +265,7 @@ export async function listSubscriptions(
   const rows = await query.orderBy('s.created_at', 'desc').orderBy('s.id', 'desc').limit(options.limit + 1).execute();
   const page = rows.slice(0, options.limit);
   const last = page.at(-1);
-  return { items: page.map(view), next: rows.length > options.limit && last ? encodeCursor(last.created_at, last.id) : null };
+  return { items: page.map(view), next: rows.length > options.limit && last ? encodeTimeCursor(last.created_at, last.id) : null };
 }
 
 const invalidState = (status: string, action: string) =>
@@ -542,7 +530,7 @@ export async function accessLog(
 export async function listReceipts(db: Kysely<Database>, personId: string, options: { limit: number; cursor?: string | undefined }) {
   let query = db.selectFrom('receipts').select(['id', 'jws', 'receipt', 'created_at']).where('person_id', '=', personId);
   if (options.cursor) {
-    const after = decodeCursor(options.cursor);
+    const after = decodeTimeCursor(options.cursor);
     query = query.where((eb) =>
       eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
     );
@@ -552,6 +540,6 @@ export async function listReceipts(db: Kysely<Database>, personId: string, optio
   const last = page.at(-1);
   return {
     items: page.map((r) => ({ jws: r.jws, receipt: r.receipt })),
-    next: rows.length > options.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    next: rows.length > options.limit && last ? encodeTimeCursor(last.created_at, last.id) : null,
   };
 }

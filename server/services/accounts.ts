@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, PersonRow } from '../db/schema.js';
 import { ProblemError, oauthProblem } from '../errors.js';
+import type { components } from '../generated/openapi.js';
 import { writeDefaultTerms } from './terms.js';
 import { digest, hashSecret, randomToken, verifyAgainstDecoy, verifySecret } from './secrets.js';
 
@@ -19,12 +20,8 @@ export interface AccountSettings {
   refreshTokenTtlSeconds: number;
 }
 
-export interface PersonView {
-  id: string;
-  handle: string;
-  displayName?: string;
-  createdAt: string;
-}
+/** A person as the API shows them (openapi.yaml's Person). */
+export type PersonView = components['schemas']['Person'];
 
 export function personView(row: Pick<PersonRow, 'id' | 'handle' | 'display_name' | 'created_at'>): PersonView {
   return {
@@ -66,15 +63,8 @@ export async function signUp(
   }
 }
 
-export interface VendorCredentialsView {
-  id: string;
-  client_id: string;
-  client_secret: string;
-  name: string;
-  homepage: string;
-  contact: string;
-  createdAt: string;
-}
+/** A vendor's registration answer, with its credentials (openapi.yaml's VendorCredentials). */
+export type VendorCredentialsView = components['schemas']['VendorCredentials'];
 
 export async function registerVendor(
   db: Kysely<Database>,

@@ -60,7 +60,7 @@ export type {
   TermsProblem,
   TermsCheck,
 } from "./types.js";
-export { MAX_CATEGORY_SEGMENTS, MAX_CATEGORY_LENGTH, parseCategory } from "./patterns.js";
+export { MAX_CATEGORY_SEGMENTS, MAX_CATEGORY_LENGTH, parseCategory, segmentsCover } from "./patterns.js";
 export { checkTerms } from "./check.js";
 export { CompiledTerms, TermsError, compileTerms, evaluate, explain, describeDuties } from "./engine.js";
 export { grantedPaths, grantedCategories, redact, narrowGrant, narrowCategories } from "./grants.js";

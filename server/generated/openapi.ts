@@ -1270,7 +1270,7 @@ export interface components {
         };
         /**
          * Event
-         * @description A recorded change to the person's data. Profile events carry the paths that changed and the profile as it became; need events carry the need as it became (nothing for a deletion).
+         * @description A recorded change to the person's data. Profile events carry the paths that changed and the profile as it became; need events carry the need as it became (a deletion carries the deleted need's category).
          * @example {
          *       "id": "42",
          *       "kind": "profile.updated",
@@ -1301,6 +1301,8 @@ export interface components {
             changed?: string[];
             profile?: components["schemas"]["profile"];
             need?: components["schemas"]["need"];
+            /** @description For need deletions: the deleted need's category (so a vendor's feed can tell whether the deletion concerns its grant). */
+            category?: components["schemas"]["category"];
         };
         /**
          * JsonFeed

@@ -161,8 +161,9 @@ export async function patchNeed(
 
 export async function deleteNeed(db: Kysely<Database>, personId: string, needId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const row = await trx.deleteFrom('needs').where('person_id', '=', personId).where('id', '=', needId).returning(['id', 'version']).executeTakeFirst();
+    const row = await trx.deleteFrom('needs').where('person_id', '=', personId).where('id', '=', needId).returning(['id', 'version', 'category']).executeTakeFirst();
     if (!row) throw notFound('No need with this id.');
-    await recordEvent(trx, { personId, kind: 'need.deleted', subject: row.id, version: row.version + 1, at: new Date(), data: {} });
+    // The category lets a vendor's feed and webhooks tell whether the deletion is theirs to hear of.
+    await recordEvent(trx, { personId, kind: 'need.deleted', subject: row.id, version: row.version + 1, at: new Date(), data: { category: row.category } });
   });
 }

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'server/generated/openapi.ts'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'server/generated/openapi.ts', 'clients/sdk/generated/openapi.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,20 @@
+// The Proffer SDK: typed from openapi.yaml (generated/openapi.ts, by `npm run codegen`), requests
+// made by openapi-fetch. Start with `new Proffer({ baseUrl })`; see clients/README.md.
+export { Proffer, type SessionOptions, type VendorSessionOptions } from './proffer.js';
+export { PersonClient, type ProfileWriteOptions } from './person.js';
+export { VendorClient, type FeedFormat, type FeedRead, type FeedReadOptions, type FeedWatchOptions, type SubscriptionRequestOptions } from './vendor.js';
+export { ProfferProblem, ProfferUnreachable, type FieldError } from './problem.js';
+export {
+  createApiClient,
+  createAuthorizedClient,
+  TokenSession,
+  unwrap,
+  type ApiClient,
+  type ClientOptions,
+  type FetchLike,
+  type Tokens,
+  type TokensListener,
+} from './client.js';
+export { verifyReceiptWith, RECEIPT_TYP } from './receipts.js';
+export { verifyWebhook, WebhookVerificationError, type VerifiedWebhook } from './webhooks.js';
+export type * from './types.js';

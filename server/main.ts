@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createContext } from './context.js';
 import { DataDirLockedError } from './db/database.js';
+import { Dispatcher } from './push/dispatcher.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,17 +19,24 @@ async function main(): Promise<void> {
         }, config.analyzeIntervalSeconds * 1000).unref()
       : undefined;
 
+  // Webhook deliveries from the outbox: started once the server listens.
+  const dispatcher = new Dispatcher(ctx, app.log);
+
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'stopping after an unexpected error');
     else app.log.info({ signal }, 'stopping');
     clearInterval(analyzeTimer);
+    // Deliveries in flight may finish (bounded); what is left stays in the outbox for the next start.
+    const dispatcherStopped = dispatcher.stop(3_000);
     await app.close();
+    await dispatcherStopped;
     // Handlers of clients that went away may still be querying: let them finish first.
     await ctx.inFlight.drain(5_000);
     await ctx.close();
   });
 
   await app.listen({ host: config.host, port: config.port });
+  dispatcher.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const storage = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}`;

@@ -43,7 +43,11 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
       reply.send(await listSubscriptions(ctx.db, { vendorId: principalOf(request).id }, request.query as ListQuery)),
 
     getSubscription: async (request, reply) =>
-      reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId)),
+      // An erased person's subscription answers 410 person-erased, with the acknowledgement asked.
+      reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, {
+        publicUrl: ctx.config.publicUrl,
+        deadlineSeconds: ctx.config.acknowledgementDeadlineSeconds,
+      })),
 
     endSubscription: async (request, reply) =>
       reply.send(await endSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, signer)),

@@ -5,6 +5,7 @@ import { ProblemError, oauthProblem } from '../errors.js';
 import type { components } from '../generated/openapi.js';
 import { writeDefaultTerms } from './terms.js';
 import { digest, hashSecret, randomToken, verifyAgainstDecoy, verifySecret } from './secrets.js';
+import { tellVendorsOfErasure } from './webhooks.js';
 
 /** Handles that would impersonate the service or collide with paths and roles. */
 export const RESERVED_HANDLES = new Set([
@@ -240,12 +241,25 @@ export async function getPerson(db: Kysely<Database>, personId: string): Promise
   return row && personView(row);
 }
 
-/** Erasure: every row about the person goes (by cascade), and the handle is retired for good. */
+/**
+ * Erasure: every row about the person goes (by cascade), and the handle is retired for good.
+ * Every vendor with an active grant or a pending request is told, in the same transaction
+ * (tellVendorsOfErasure: ids only survive, never personal data).
+ */
 export async function erasePerson(db: Kysely<Database>, personId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    // Locked first, so no grant changes status between this read and the erasure.
+    const subscriptions = await trx
+      .selectFrom('subscriptions')
+      .select(['id', 'vendor_id', 'status', 'granted_fields', 'expires_at'])
+      .where('person_id', '=', personId)
+      .orderBy('id')
+      .forUpdate()
+      .execute();
     const person = await trx.deleteFrom('people').where('id', '=', personId).returning('handle').executeTakeFirst();
     if (person) {
       await trx.insertInto('retired_handles').values({ handle_digest: digest(person.handle) }).onConflict((oc) => oc.doNothing()).execute();
+      await tellVendorsOfErasure(trx, personId, subscriptions, new Date());
     }
   });
 }

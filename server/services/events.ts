@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, EventRow } from '../db/schema.js';
+import { enqueueEventMessages } from './webhooks.js';
 
 export type EventKind = EventRow['kind'];
 
@@ -14,12 +15,15 @@ export interface EventView {
   need?: Record<string, unknown>;
 }
 
-/** Written in the same transaction as the change it records, so neither exists without the other. */
+/**
+ * Written in the same transaction as the change it records, so neither exists without the other;
+ * so is its webhook message to every vendor with an active grant and a webhook (the outbox).
+ */
 export async function recordEvent(
   trx: Transaction<Database>,
   event: { personId: string; kind: EventKind; subject: string; version: number; at: Date; data: Record<string, unknown> },
 ): Promise<void> {
-  await trx
+  const { id } = await trx
     .insertInto('events')
     .values({
       person_id: event.personId,
@@ -29,7 +33,9 @@ export async function recordEvent(
       data: JSON.stringify(event.data),
       created_at: event.at,
     })
-    .execute();
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await enqueueEventMessages(trx, { personId: event.personId, eventId: id, kind: event.kind, at: event.at });
 }
 
 export function eventView(row: EventRow): EventView {

@@ -14,9 +14,11 @@ import {
 } from '../../policies/index.js';
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
+import { erasedProblem, type AcknowledgementSettings } from './acknowledgements.js';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
 import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
+import { notifyGrantChange, type GrantChange } from './webhooks.js';
 
 /** What signs consent receipts: the server's key and its public URL (the receipts' issuer). */
 export interface ReceiptSigner {
@@ -139,12 +141,21 @@ function view(row: ViewRow): SubscriptionView {
   };
 }
 
-async function byId(db: Kysely<Database>, id: string, owner: { vendorId: string } | { personId: string }): Promise<SubscriptionView> {
+async function byId(
+  db: Kysely<Database>,
+  id: string,
+  owner: { vendorId: string } | { personId: string },
+  erasure?: AcknowledgementSettings,
+): Promise<SubscriptionView> {
   let query = selectViews(db).where('s.id', '=', id);
   query = 'vendorId' in owner ? query.where('s.vendor_id', '=', owner.vendorId) : query.where('s.person_id', '=', owner.personId);
   const row = await query.executeTakeFirst();
-  // Someone else's subscription is "not found": ids reveal nothing.
-  if (!row) throw notFound('No subscription with this id.');
+  if (!row) {
+    // A vendor asking after an erased person's subscription is told so (410), not left guessing.
+    if ('vendorId' in owner && erasure) throw (await erasedProblem(db, owner.vendorId, id, erasure)) ?? notFound('No subscription with this id.');
+    // Someone else's subscription is "not found": ids reveal nothing.
+    throw notFound('No subscription with this id.');
+  }
   const latest = await db
     .selectFrom('receipts')
     .select(['jws', 'receipt'])
@@ -156,7 +167,8 @@ async function byId(db: Kysely<Database>, id: string, owner: { vendorId: string 
   return { ...view(row), ...(latest ? { receipt: { jws: latest.jws, receipt: latest.receipt } } : {}) };
 }
 
-export const subscriptionForVendor = (db: Kysely<Database>, vendorId: string, id: string) => byId(db, id, { vendorId });
+/** With `erasure` settings, an erased person's subscription answers 410 person-erased instead of 404. */
+export const subscriptionForVendor = (db: Kysely<Database>, vendorId: string, id: string, erasure?: AcknowledgementSettings) => byId(db, id, { vendorId }, erasure);
 export const subscriptionForPerson = (db: Kysely<Database>, personId: string, id: string) => byId(db, id, { personId });
 
 /**
@@ -283,9 +295,10 @@ async function transition(
   action: string,
   change: (current: { decision: Evaluation; request: VendorRequest }) => Record<string, unknown>,
   receipt?: { signer: ReceiptSigner; event: ReceiptEvent; onlyIfWas?: SubscriptionStatus },
+  notify?: GrantChange,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    let query = trx.selectFrom('subscriptions').select(['status', 'decision', 'request', 'person_id', 'expires_at']).where('id', '=', id);
+    let query = trx.selectFrom('subscriptions').select(['status', 'decision', 'request', 'person_id', 'expires_at', 'granted_fields']).where('id', '=', id);
     query = 'vendorId' in owner ? query.where('vendor_id', '=', owner.vendorId) : query.where('person_id', '=', owner.personId);
     const row = await query.forUpdate().executeTakeFirst();
     if (!row) throw notFound('No subscription with this id.');
@@ -301,6 +314,11 @@ async function transition(
       .execute();
     if (receipt && (!receipt.onlyIfWas || row.status === receipt.onlyIfWas)) {
       await recordReceipt(trx, receipt.signer, row.person_id, id, receipt.event);
+    }
+    if (notify) {
+      // Only a grant that was active held anything the vendor could be asked to delete.
+      const heldFields = status === 'active' ? row.granted_fields : [];
+      await notifyGrantChange(trx, { personId: row.person_id, subscriptionId: id, change: notify, heldFields, at: now });
     }
   });
 }
@@ -338,7 +356,7 @@ export async function approveSubscription(
       expires_at: expiryFrom(decision.duties, now),
       decided_at: now,
     };
-  }, { signer, event: 'approved' });
+  }, { signer, event: 'approved' }, 'approved');
   return subscriptionForPerson(db, personId, id);
 }
 
@@ -347,7 +365,7 @@ export async function rejectSubscription(db: Kysely<Database>, personId: string,
     status: 'rejected',
     status_reason: reason ?? 'Rejected by the person.',
     decided_at: new Date(),
-  }));
+  }), undefined, 'rejected');
   return subscriptionForPerson(db, personId, id);
 }
 
@@ -364,7 +382,7 @@ export async function revokeSubscription(
     granted_fields: '[]',
     granted_categories: '[]',
     ended_at: new Date(),
-  }), { signer, event: 'revoked', onlyIfWas: 'active' });
+  }), { signer, event: 'revoked', onlyIfWas: 'active' }, 'revoked');
   return subscriptionForPerson(db, personId, id);
 }
 
@@ -397,6 +415,8 @@ export async function reevaluateGrants(
     .select(['s.id', 's.status', 's.request', 's.granted_fields', 's.granted_categories', 'v.id as vendor_id', 'v.homepage'])
     .where('s.person_id', '=', personId)
     .where('s.status', 'in', LIVE)
+    // In id order, so their webhook rows are locked in the order every writer locks them (no deadlock).
+    .orderBy('s.id')
     .forUpdate()
     .execute();
   const now = new Date();
@@ -429,11 +449,68 @@ export async function reevaluateGrants(
       const revoked = 'status' in update && update.status === 'revoked';
       const narrowed = 'granted_fields' in update && update.granted_fields !== JSON.stringify(row.granted_fields);
       if (revoked || narrowed) await recordReceipt(trx, signer, personId, row.id, revoked ? 'revoked' : 'narrowed');
+      // The vendor hears of fewer needs' categories too, though the receipt speaks of fields.
+      const categoriesNarrowed = 'granted_categories' in update && update.granted_categories !== JSON.stringify(row.granted_categories);
+      if (revoked || narrowed || categoriesNarrowed) {
+        await notifyGrantChange(trx, { personId, subscriptionId: row.id, change: revoked ? 'revoked' : 'narrowed', heldFields: row.granted_fields, at: now });
+      }
+    } else if ('status' in update && update.status === 'rejected') {
+      await notifyGrantChange(trx, { personId, subscriptionId: row.id, change: 'rejected', at: now });
     }
   }
 }
 
 const todayUtc = () => new Date().toISOString().slice(0, 10);
+
+/**
+ * Marks an active grant past its expiry as expired, with its receipt and its webhook message.
+ * The caller holds the subscription's row lock and has checked the expiry.
+ */
+export async function expireGrant(trx: Transaction<Database>, signer: ReceiptSigner, personId: string, id: string, now: Date): Promise<void> {
+  await trx
+    .updateTable('subscriptions')
+    .set({ status: 'expired', status_reason: 'The grant reached its expiry.', granted_fields: '[]', granted_categories: '[]', ended_at: now, updated_at: now })
+    .where('person_id', '=', personId)
+    .where('id', '=', id)
+    .execute();
+  await recordReceipt(trx, signer, personId, id, 'expired');
+  await notifyGrantChange(trx, { personId, subscriptionId: id, change: 'expired', at: now });
+}
+
+/**
+ * Expires grants past their expiry that no read has marked yet, so their receipt and their
+ * vendor's message do not wait for a read that may never come. Run periodically; grants another
+ * process is expiring right now are skipped. Answers how many it expired.
+ */
+export async function expireDueGrants(db: Kysely<Database>, signer: ReceiptSigner, limit = 100): Promise<number> {
+  const now = new Date();
+  const due = await db
+    .selectFrom('subscriptions')
+    .select(['person_id', 'id'])
+    .where('status', '=', 'active')
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+  let expired = 0;
+  for (const { person_id, id } of due) {
+    const done = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('subscriptions')
+        .select(['status', 'expires_at'])
+        .where('person_id', '=', person_id)
+        .where('id', '=', id)
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
+      if (!row || row.status !== 'active' || row.expires_at === null || row.expires_at > now) return false;
+      await expireGrant(trx, signer, person_id, id, now);
+      return true;
+    });
+    if (done) expired++;
+  }
+  return expired;
+}
 
 /**
  * The vendor's read of the filled-in form. The grant is checked in the same statement that
@@ -460,13 +537,7 @@ export async function readGrantedProfile(
     if (!row) throw notFound('No subscription with this id.');
     const now = new Date();
     if (row.status === 'active' && row.expires_at !== null && row.expires_at <= now) {
-      await trx
-        .updateTable('subscriptions')
-        .set({ status: 'expired', status_reason: 'The grant reached its expiry.', granted_fields: '[]', granted_categories: '[]', ended_at: now, updated_at: now })
-        .where('person_id', '=', row.person_id)
-        .where('id', '=', id)
-        .execute();
-      await recordReceipt(trx, signer, row.person_id, id, 'expired');
+      await expireGrant(trx, signer, row.person_id, id, now);
       return { refused: 'expired' as const };
     }
     if (row.status !== 'active') return { refused: row.status };

@@ -12,10 +12,14 @@ import { registerBodyParsers } from './http/bodies.js';
 import { errorHandler, sendProblem } from './http/errors.js';
 import { registerResponseValidation } from './http/response-validation.js';
 import { accountHandlers } from './routes/accounts.js';
+import { feedHandlers, feedOperationExtras } from './routes/feeds.js';
+import { intentHandlers } from './routes/intents.js';
 import { meHandlers } from './routes/me.js';
 import { needHandlers } from './routes/needs.js';
 import { operationsHandlers } from './routes/operations.js';
 import { profileHandlers } from './routes/profile.js';
+import { pushHandlers } from './routes/push.js';
+import { outboxWritten } from './push/signal.js';
 import { subscriptionHandlers } from './routes/subscriptions.js';
 import { termsHandlers } from './routes/terms.js';
 
@@ -60,10 +64,17 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema as object),
   );
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, new ProblemError('not-found', `Nothing at ${request.method} ${request.url.split('?')[0]}.`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    // A capability link mistyped (a trailing slash) must not be echoed back: it is a secret.
+    if (path.startsWith('/v1/feeds/')) return sendProblem(reply.header('referrer-policy', 'no-referrer'), new ProblemError('not-found', 'No feed at this address.'));
+    return sendProblem(reply, new ProblemError('not-found', `Nothing at ${request.method} ${path}.`));
+  });
 
+  // A successful write may have put webhook messages in the outbox: wake this process's dispatcher.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) outboxWritten(ctx);
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -106,6 +117,9 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     ...termsHandlers(ctx),
     ...subscriptionHandlers(ctx),
     ...operationsHandlers(ctx),
-  }, { createToken: { config: { rateLimit: tokenRateLimit } } });
+    ...pushHandlers(ctx),
+    ...feedHandlers(ctx),
+    ...intentHandlers(ctx),
+  }, { createToken: { config: { rateLimit: tokenRateLimit } }, ...feedOperationExtras });
   return app;
 }

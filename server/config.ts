@@ -21,6 +21,23 @@ export interface Config {
   tokenRateLimit: number;
   /** Seconds between ANALYZE runs on the embedded database (it has no autovacuum daemon). */
   analyzeIntervalSeconds: number;
+  /** Public intents show from the next full minute after they are cast, all of a minute's together (docs/intents.md). */
+  intentBatching: boolean;
+  /** Bytes of rendered vendor-feed pages kept in memory per process (an LRU cache). */
+  feedCacheBytes: number;
+  /** Webhooks: plain http (and https) to 127.0.0.1 and ::1 allowed; for tests and local development only. */
+  webhookAllowHttpLoopback: boolean;
+  /** Webhooks: longest a delivery may take, connection to last byte read. */
+  webhookTimeoutMs: number;
+  /** Webhooks: how often the dispatcher looks for due messages (it is also nudged after local writes). */
+  webhookPollMs: number;
+  /** Webhooks: first retry delay and its cap; doubled per failed attempt, with jitter. */
+  webhookRetryBaseMs: number;
+  webhookRetryCapMs: number;
+  /** Webhooks: subscriptions one process delivers to at the same time. */
+  webhookConcurrency: number;
+  /** Seconds a vendor has to acknowledge a deletion (after a revocation or erasure) before it is overdue. */
+  acknowledgementDeadlineSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -32,6 +49,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'no' || raw === 'off') return false;
+  if (raw === '1' || raw === 'true' || raw === 'yes' || raw === 'on') return true;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -61,6 +85,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: integer(env, 'PROFFER_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     requestTimeoutMs: integer(env, 'PROFFER_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
     analyzeIntervalSeconds: integer(env, 'PROFFER_ANALYZE_INTERVAL', 600, 10, 86_400),
+    feedCacheBytes: integer(env, 'PROFFER_FEED_CACHE_MB', 64, 1, 16_384) * 1024 * 1024,
     tokenRateLimit: integer(env, 'PROFFER_TOKEN_RATE_LIMIT', 20, 1, 100_000),
+    intentBatching: env.PROFFER_INTENT_BATCHING === undefined || env.PROFFER_INTENT_BATCHING === '' ? true : flag(env, 'PROFFER_INTENT_BATCHING'),
+    ...webhookSettings(env),
+  };
+}
+
+function webhookSettings(env: NodeJS.ProcessEnv) {
+  const webhookRetryBaseMs = integer(env, 'PROFFER_WEBHOOK_RETRY_BASE_MS', 5_000, 10, 3_600_000);
+  const webhookRetryCapMs = integer(env, 'PROFFER_WEBHOOK_RETRY_CAP_MS', 3_600_000, 10, 7 * 86_400_000);
+  if (webhookRetryCapMs < webhookRetryBaseMs) {
+    throw new ConfigError(`PROFFER_WEBHOOK_RETRY_CAP_MS (${webhookRetryCapMs}) must not be below PROFFER_WEBHOOK_RETRY_BASE_MS (${webhookRetryBaseMs})`);
+  }
+  return {
+    webhookAllowHttpLoopback: flag(env, 'PROFFER_WEBHOOK_ALLOW_HTTP_LOOPBACK'),
+    webhookTimeoutMs: integer(env, 'PROFFER_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    webhookPollMs: integer(env, 'PROFFER_WEBHOOK_POLL_MS', 1_000, 10, 60_000),
+    webhookRetryBaseMs,
+    webhookRetryCapMs,
+    webhookConcurrency: integer(env, 'PROFFER_WEBHOOK_CONCURRENCY', 8, 1, 256),
+    acknowledgementDeadlineSeconds: integer(env, 'PROFFER_ACKNOWLEDGEMENT_DEADLINE', 30 * 86_400, 1, 366 * 86_400),
   };
 }

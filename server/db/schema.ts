@@ -61,6 +61,10 @@ export interface NeedsTable {
   version: number;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Random, set by the database: the need's public identity while it is listed (migration 0007). */
+  intent_id: Generated<string>;
+  /** The minute the need became public and open; null when it is not. Kept by a trigger. */
+  listed_at: ColumnType<Date | null, never, never>;
 }
 
 export interface EventsTable {
@@ -127,10 +131,99 @@ export interface ReceiptsTable {
   created_at: Timestamp;
 }
 
+/** Capability feed links: only the SHA-256 digest of the capability is kept. */
+export interface FeedLinksTable {
+  person_id: string;
+  id: string;
+  subscription_id: string;
+  vendor_id: string;
+  digest: string;
+  created_at: Timestamp;
+  rotated_at: Timestamp | null;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
   created_at: ColumnType<Date, Date | string | undefined, never>;
+}
+
+export interface WebhooksTable {
+  subscription_id: string;
+  vendor_id: string;
+  url: string;
+  secret: string;
+  /** int8, read as a string. */
+  last_seq: ColumnType<string, string | number | undefined, string | number>;
+  next_attempt_at: Timestamp;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_attempt_at: Timestamp | null;
+  last_delivered_at: Timestamp | null;
+  last_error: string | null;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookOutboxTable {
+  subscription_id: string;
+  seq: ColumnType<string, string | number, string | number>;
+  message_id: string;
+  type: string;
+  person_id: string | null;
+  event_id: string | null;
+  data: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  created_at: Timestamp;
+}
+
+export type AcknowledgementKind = 'revocation' | 'erasure';
+
+export interface AcknowledgementsTable {
+  subscription_id: string;
+  kind: AcknowledgementKind;
+  vendor_id: string;
+  person_id: string;
+  fields: ColumnType<string[], string, string>;
+  message_id: string | null;
+  requested_at: Timestamp;
+  acknowledged_at: Timestamp | null;
+  overdue_at: Timestamp | null;
+}
+
+export interface ErasedSubscriptionsTable {
+  subscription_id: string;
+  vendor_id: string;
+  erased_at: Timestamp;
+}
+
+/** One row: a version of the set of listed needs, bumped by a trigger in the changing transaction. */
+export interface PublicIntentsStateTable {
+  id: number;
+  /** int8, read as a string. */
+  version: string;
+  changed_at: Timestamp;
+}
+
+export type StoredOfferStatus = 'open' | 'accepted' | 'declined' | 'withdrawn' | 'expired';
+
+export interface OffersTable {
+  person_id: string;
+  id: string;
+  need_id: string;
+  vendor_id: string;
+  intent_id: string;
+  message: string;
+  price: ColumnType<{ amount: number; currency: string } | null, string | null, string | null>;
+  valid_until: Timestamp | null;
+  request: ColumnType<Record<string, unknown>, string, string>;
+  request_digest: string;
+  status: StoredOfferStatus;
+  status_reason: string | null;
+  subscription_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  decided_at: Timestamp | null;
 }
 
 export interface Database {
@@ -147,6 +240,13 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   access_log: AccessLogTable;
   receipts: ReceiptsTable;
+  feed_links: FeedLinksTable;
+  webhooks: WebhooksTable;
+  webhook_outbox: WebhookOutboxTable;
+  acknowledgements: AcknowledgementsTable;
+  erased_subscriptions: ErasedSubscriptionsTable;
+  public_intents_state: PublicIntentsStateTable;
+  offers: OffersTable;
 }
 
 export type PersonRow = Selectable<PeopleTable>;

@@ -160,6 +160,98 @@ export interface paths {
         patch: operations["patchNeed"];
         trace?: never;
     };
+    "/v1/me/needs/{needId}/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Offers vendors made on one of the person's needs, newest first, paged.
+         * @description Vendors answer a need while it is cast publicly (`GET /v1/intents`); the offers stay here
+         *     after the need is closed or made private, and go with it when it is deleted.
+         */
+        get: operations["listNeedOffers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/needs/{needId}/offers/{offerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        /** One offer on one of the person's needs. */
+        get: operations["getNeedOffer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/needs/{needId}/offers/{offerId}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an open offer; the vendor's subscription request it describes is made and decided by your terms.
+         * @description The offer's request (its fields, needs and duties) is made as a subscription request from
+         *     the vendor, under your terms **as they stand now**: an accepted offer binds the vendor to
+         *     the terms version current at acceptance. Your terms decide it as any request (`active`,
+         *     `pending` for your approval, or `rejected`); `subscription` in the answer names it and its
+         *     status. Accepting tells the vendor who you are: the subscription names you. Accepting an
+         *     accepted offer again answers it as it is (no second request); any other state is 409
+         *     `invalid-state` with `offerStatus`.
+         */
+        post: operations["acceptOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/needs/{needId}/offers/{offerId}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decline an open offer (the reason, if given, is shown to the vendor). */
+        post: operations["declineOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/feed": {
         parameters: {
             query?: never;
@@ -360,7 +452,12 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** One of the vendor's subscriptions, with its status, decision and grant. */
+        /**
+         * One of the vendor's subscriptions, with its status, decision and grant.
+         * @description When the person has erased their account, the answer is `410 person-erased`, with the
+         *     acknowledgement of deletion asked of this vendor (if it held an active grant): vendors
+         *     without a webhook learn of the erasure this way.
+         */
         get: operations["getSubscription"];
         put?: never;
         post?: never;
@@ -389,6 +486,241 @@ export interface paths {
         get: operations["readSubscriptionProfile"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The person's profile changes and needs, as the grant shows them now.
+         * @description Atom 1.0, RSS 2.0 or JSON Feed 1.1, chosen by `format` or else by Accept (Atom by default).
+         *     Newest first, paged by an opaque cursor: Atom and RSS carry RFC 5005 `next`, `previous`
+         *     and `first` links, JSON Feed a `next_url`. Every entry is the event redacted to the grant
+         *     *as it stands when read*: a narrowing rewrites older entries too, and events the grant
+         *     does not cover are left out (a page may then hold fewer than `limit` entries, but its
+         *     `next` link goes on). Each entry carries its content as JSON (an `Event`) and, in Atom and
+         *     RSS, as Proffer XML; see `docs/feeds.md`.
+         *
+         *     Conditional: `ETag` (strong, of the bytes) and `Last-Modified`, answered 304 on
+         *     `If-None-Match` / `If-Modified-Since`. A 200 is written to the person's access log
+         *     (`what: feed`, the granted fields) before it is sent; a 304 is not logged, because it
+         *     discloses nothing. Under a `maxReadsPerDay` duty, 200s count against the limit the
+         *     profile read shares, 304s do not.
+         */
+        get: operations["readSubscriptionFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/feed-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /** The capability links of one of the vendor's subscriptions (never their URLs). */
+        get: operations["listFeedLinks"];
+        put?: never;
+        /**
+         * Mint a capability link that serves this subscription's feed without a token.
+         * @description For tools that can only poll a URL (feed readers, spreadsheets, no-code tools): the answer's
+         *     `url` (`/v1/feeds/{capability}`, 256 random bits) serves the same feed as
+         *     `GET /v1/subscriptions/{subscriptionId}/feed`, to anyone who holds it, for as long as the
+         *     grant is active. It is shown this once: only a digest of it is kept. The person can list,
+         *     rotate and delete the links of their subscriptions; at most 10 per subscription.
+         */
+        post: operations["createFeedLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/feed-links/{linkId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** The vendor deletes one of its capability links; its URL stops working at once. */
+        delete: operations["deleteFeedLink"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/feed-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /** The capability links a vendor made for this subscription (never their URLs). */
+        get: operations["listMyFeedLinks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/feed-links/{linkId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Kill a capability link; its URL stops working at once. */
+        delete: operations["deleteMyFeedLink"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/subscriptions/{subscriptionId}/feed-links/{linkId}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a capability link a new URL; the old one stops working at once.
+         * @description The answer carries the new URL, shown this once: pass it on to the vendor's tool if it
+         *     should keep reading. A link whose grant is no longer active cannot be rotated (409).
+         */
+        post: operations["rotateMyFeedLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/feeds/{capability}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of a capability link. Treat the whole URL as a password. */
+                capability: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * A subscription's feed, reached by capability link (no token).
+         * @description The same feed as `GET /v1/subscriptions/{subscriptionId}/feed` (formats, paging,
+         *     conditional requests), for whoever holds the link, while the grant is active. A link that
+         *     is unknown, deleted, rotated away, or whose grant is no longer active answers the same 404
+         *     (nothing tells a dead link from one that never was). A 200 is written to the person's
+         *     access log as `what: feed-link`; a 304 is not. Every answer carries
+         *     `Referrer-Policy: no-referrer`, and the capability never appears in logs or problems.
+         */
+        get: operations["readFeedByCapability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /** The subscription's webhook and how its deliveries go (waiting messages, attempts, last error). */
+        get: operations["getWebhook"];
+        /**
+         * Push this subscription's events to an https endpoint, signed per Standard Webhooks.
+         * @description Registers (201) or replaces (200) the subscription's webhook; it needs a pending or active
+         *     subscription. Every event the vendor's feed would show (profile changes and needs, redacted
+         *     to the grant as it stands when delivered), every change to the grant, and the person's
+         *     erasure are delivered as `POST` requests with a `{type, timestamp, data}` body
+         *     (`WebhookMessage`) and the headers `webhook-id`, `webhook-timestamp` and `webhook-signature`,
+         *     in order, at least once, retried with exponential backoff. The URL must be https and
+         *     resolve to public addresses only; it is checked now and before every delivery, redirects
+         *     are not followed. Without `secret`, a new webhook gets a generated one, returned in this
+         *     answer only; a replaced webhook keeps its secret. See docs/webhooks.md.
+         */
+        put: operations["putWebhook"];
+        post?: never;
+        /** Stops pushing; messages not yet delivered are dropped. */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{subscriptionId}/acknowledgements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The deletions this vendor is asked to confirm under the subscription, and whether it did.
+         * @description After a revocation of an active grant (`revocation`) or the person's erasure (`erasure`),
+         *     the vendor is asked to delete what it held and confirm it by `dueBy`. Works for an erased
+         *     person's subscription too.
+         */
+        get: operations["listAcknowledgements"];
+        put?: never;
+        /**
+         * The vendor confirms it deleted what it held after a revocation or an erasure.
+         * @description Names the request by the `webhook-id` of the message that asked, or by its kind. The
+         *     confirmation (and, failing it, its being overdue) shows in the person's access log
+         *     (`deletion-acknowledged`, `deletion-overdue`); after an erasure it is recorded and shown to
+         *     no one. Confirming again answers the first confirmation (200).
+         */
+        post: operations["acknowledgeDeletion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -527,6 +859,156 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/access-log/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The access log as a feed (Atom, RSS or JSON Feed), newest first, paged.
+         * @description One entry per row of `GET /v1/me/access-log`: every vendor read (`what` `profile` or
+         *     `feed`), and every deletion a vendor confirmed (`deletion-acknowledged`) or has not
+         *     confirmed in time (`deletion-overdue`); other kinds are shown by name. Each entry carries
+         *     the log entry as JSON and, in Atom and RSS, as Proffer XML (`<access>`). Format by `format`
+         *     or Accept (Atom by default); `ETag` of the bytes, 304 on `If-None-Match`.
+         */
+        get: operations["getAccessLogFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/intents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Needs people cast publicly, pseudonymously, as Atom, RSS or JSON Feed; filterable, paged, conditional.
+         * @description Every need its person marked `public` while it is open (not fulfilled, withdrawn, deleted
+         *     or past its wanted-by date), newest first. Nothing names or links to its person: no
+         *     handle, no need id, an intent id of its own per need (random, unrelated to the person's
+         *     other needs), `publishedAt`/`updatedAt` to the minute, and within a minute a random order.
+         *     A need shows from the next full minute after it was cast (with every other need cast in
+         *     that minute; `PROFFER_INTENT_BATCHING`), and is gone at once when it is closed or made
+         *     private. See `docs/intents.md`.
+         *
+         *     Filters combine (all must hold): `category` (comma-separated patterns, each covering its
+         *     sub-categories, `*` for one segment), location (`country`, `region`, `locality`: equal,
+         *     case-insensitive; `postalCode`: prefix; needs that do not say only with
+         *     `includeUnlocated=true`), budget (`currency`, and `budgetMin`/`budgetMax`: the need's
+         *     budget overlaps the range; needs without a budget do not match), wanted-by
+         *     (`wantedBefore`: a date strictly before; `wantedAfter`: strictly after, or no date).
+         *
+         *     Format by `format` or Accept (Atom by default); paged by an opaque cursor (`next` link,
+         *     JSON Feed `next_url`). Conditional: strong `ETag` of the bytes, `Last-Modified` (to the
+         *     minute, never later than now), 304 on `If-None-Match` / `If-Modified-Since`. Cacheable by
+         *     anyone for a short while (`Cache-Control: public`).
+         */
+        get: operations["listIntents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/intents/{intentId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intentId: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One public intent, as JSON.
+         * @description An intent that is unknown, not public, closed, or not shown yet is answered alike (404).
+         */
+        get: operations["getIntent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/intents/{intentId}/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intentId: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer a public intent with an offer.
+         * @description A message, optionally a price and a `validUntil`, and the subscription request the offer
+         *     would make if the person accepts it (fields, optional needs, accepted duties; no terms
+         *     version: acceptance uses the person's terms current then). You never learn who cast the
+         *     intent from an offer; you do once the person accepts (the subscription names them).
+         *
+         *     One open offer per vendor and intent: the same body again answers the open offer (200),
+         *     another body is 409 `offer-exists` naming it (withdraw it to make another). An intent that
+         *     is unknown, not public, closed or not shown yet is 404, alike.
+         */
+        post: operations["createOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The vendor's own offers, newest first, paged; filter by status. */
+        get: operations["listOffers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/offers/{offerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        /** One of the vendor's offers, its status, and the subscription it made once accepted. */
+        get: operations["getOffer"];
+        put?: never;
+        post?: never;
+        /** Withdraw an open offer. */
+        delete: operations["withdrawOffer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -616,7 +1098,57 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    subscriptionMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What Proffer POSTs to a subscription's webhook (see putWebhook and docs/webhooks.md).
+         * @description Signed per Standard Webhooks: `webhook-id` (the message's id, the same on every retry),
+         *     `webhook-timestamp` (seconds since the epoch, of this attempt) and `webhook-signature`
+         *     (`v1,` and the base64 HMAC-SHA256, keyed with the secret's base64-decoded bytes, of
+         *     `{webhook-id}.{webhook-timestamp}.{body}`). Answer 2xx promptly; anything else (redirects
+         *     included) or no answer within the timeout is retried with exponential backoff.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "webhook-id": string;
+                    "webhook-timestamp": string;
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["message"];
+                };
+            };
+            responses: {
+                /** @description Delivered. */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         Profile: components["schemas"]["profile"];
@@ -636,6 +1168,14 @@ export interface components {
         NeedInput: components["schemas"]["needInput"];
         NeedPatch: components["schemas"]["needPatch"];
         NeedList: components["schemas"]["needList"];
+        Intent: components["schemas"]["intent"];
+        IntentJsonFeed: components["schemas"]["intentFeed"];
+        OfferInput: components["schemas"]["offerInput"];
+        Offer: components["schemas"]["offer"];
+        OfferList: components["schemas"]["offerList"];
+        NeedOffer: components["schemas"]["needOffer"];
+        NeedOfferList: components["schemas"]["needOfferList"];
+        AccessLogJsonFeed: components["schemas"]["accessLogFeed"];
         SignUp: components["schemas"]["signUp"];
         Person: components["schemas"]["person"];
         VendorRegistration: components["schemas"]["vendorRegistration"];
@@ -666,6 +1206,12 @@ export interface components {
         ConsentReceipt: components["schemas"]["consentReceipt"];
         ReceiptList: components["schemas"]["receiptList"];
         Jwks: components["schemas"]["jwks"];
+        WebhookInput: components["schemas"]["webhookInput"];
+        Webhook: components["schemas"]["webhook"];
+        AcknowledgementInput: components["schemas"]["acknowledgementInput"];
+        Acknowledgement: components["schemas"]["acknowledgement"];
+        AcknowledgementList: components["schemas"]["acknowledgementList"];
+        WebhookMessage: components["schemas"]["message"];
         /**
          * @description A W3C ODRL 2.2 policy in JSON-LD (https://www.w3.org/TR/odrl-model/).
          * @example {
@@ -686,6 +1232,9 @@ export interface components {
             /** @enum {unknown} */
             status: "ok";
         };
+        FeedLink: components["schemas"]["feed-link"];
+        IssuedFeedLink: components["schemas"]["issuedFeedLink"];
+        FeedLinkList: components["schemas"]["feedLinkList"];
         /** @description 3 to 32 characters: ASCII lower-case letters, digits and hyphens, starting and ending with a letter or digit. Checked as sent: nothing is lower-cased or normalised first. */
         handle: string;
         /**
@@ -951,21 +1500,6 @@ export interface components {
             custom?: {
                 [key: string]: string | number | boolean;
             };
-            $defs: {
-                /** @description A lower-case key: letters, digits and hyphens, starting with a letter (also a valid XML element name). */
-                label: string;
-                shortText: string;
-                postalAddress: {
-                    recipient?: components["schemas"]["shortText"];
-                    /** @description Street lines, first to last. */
-                    lines?: components["schemas"]["shortText"][];
-                    locality?: components["schemas"]["shortText"];
-                    region?: components["schemas"]["shortText"];
-                    postalCode?: string;
-                    /** @description ISO 3166-1 alpha-2. */
-                    country?: string;
-                };
-            };
         };
         title: string;
         description: string;
@@ -1055,131 +1589,6 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
-            $defs: {
-                title: string;
-                description: string;
-                /** @description Lower-case words separated by hyphens, optionally refined with slashes: `books`, `home/furniture`. */
-                category: string;
-                quantity: number;
-                budget: {
-                    min?: number;
-                    max?: number;
-                    /** @description ISO 4217 code. */
-                    currency: string;
-                };
-                location: {
-                    locality?: string;
-                    region?: string;
-                    postalCode?: string;
-                    /** @description ISO 3166-1 alpha-2. */
-                    country?: string;
-                };
-                /**
-                 * @description `subscribers`: only vendors whose grant includes this category; `public`: also cast pseudonymously to every vendor.
-                 * @enum {unknown}
-                 */
-                visibility: "subscribers" | "public";
-                /**
-                 * NeedInput
-                 * @description A new need. It starts `open`.
-                 * @example {
-                 *       "title": "A second-hand road bike, 54 cm frame",
-                 *       "category": "sports/cycling",
-                 *       "quantity": 1,
-                 *       "budget": {
-                 *         "max": 600,
-                 *         "currency": "EUR"
-                 *       },
-                 *       "location": {
-                 *         "locality": "Lyon",
-                 *         "country": "FR"
-                 *       },
-                 *       "wantedBy": "2027-03-01",
-                 *       "visibility": "public"
-                 *     }
-                 */
-                needInput: {
-                    title: components["schemas"]["title"];
-                    description?: components["schemas"]["description"];
-                    category: components["schemas"]["category"];
-                    quantity?: components["schemas"]["quantity"];
-                    budget?: components["schemas"]["budget"];
-                    location?: components["schemas"]["location"];
-                    /** Format: date */
-                    wantedBy?: string;
-                    visibility?: components["schemas"]["visibility"];
-                };
-                /**
-                 * NeedPatch
-                 * @description A JSON Merge Patch (RFC 7386) of a need: `null` removes an optional field. `status` may be set to `open`, `fulfilled` or `withdrawn`.
-                 * @example {
-                 *       "status": "fulfilled"
-                 *     }
-                 * @example {
-                 *       "budget": {
-                 *         "max": 700,
-                 *         "currency": "EUR"
-                 *       },
-                 *       "wantedBy": null
-                 *     }
-                 * @example {
-                 *       "budget": {
-                 *         "min": null
-                 *       },
-                 *       "location": {
-                 *         "locality": "Villeurbanne"
-                 *       }
-                 *     }
-                 */
-                needPatch: {
-                    title?: components["schemas"]["title"];
-                    description?: components["schemas"]["description"] | null;
-                    category?: components["schemas"]["category"];
-                    quantity?: components["schemas"]["quantity"] | null;
-                    budget?: components["schemas"]["budgetPatch"] | null;
-                    location?: components["schemas"]["locationPatch"] | null;
-                    wantedBy?: string | null;
-                    visibility?: components["schemas"]["visibility"];
-                    /** @enum {unknown} */
-                    status?: "open" | "fulfilled" | "withdrawn";
-                };
-                /**
-                 * NeedList
-                 * @example {
-                 *       "items": [
-                 *         {
-                 *           "id": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
-                 *           "title": "A second-hand road bike, 54 cm frame",
-                 *           "category": "sports/cycling",
-                 *           "status": "open",
-                 *           "visibility": "public",
-                 *           "version": 1,
-                 *           "createdAt": "2026-11-22T10:00:00.000Z",
-                 *           "updatedAt": "2026-11-22T10:00:00.000Z"
-                 *         }
-                 *       ],
-                 *       "next": "WyIyMDI2LTExLTIyVDEwOjAwOjAwLjAwMFoiLCIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiXQ"
-                 *     }
-                 */
-                needList: {
-                    items: components["schemas"]["need"][];
-                    /** @description Cursor of the next page, or null on the last page. */
-                    next: string | null;
-                };
-                /** @description A merge patch of a budget: each member may be `null` to remove it; the merged budget must still be valid. */
-                budgetPatch: {
-                    min?: components["schemas"]["min"] | null;
-                    max?: components["schemas"]["max"] | null;
-                    currency?: components["schemas"]["currency"] | null;
-                };
-                /** @description A merge patch of a location: each member may be `null` to remove it. */
-                locationPatch: {
-                    locality?: components["schemas"]["locality"] | null;
-                    region?: components["schemas"]["region"] | null;
-                    postalCode?: components["schemas"]["postalCode"] | null;
-                    country?: components["schemas"]["country"] | null;
-                };
-            };
         };
         /**
          * NeedList
@@ -1267,6 +1676,207 @@ export interface components {
             visibility?: components["schemas"]["visibility"];
             /** @enum {unknown} */
             status?: "open" | "fulfilled" | "withdrawn";
+        };
+        /**
+         * @description `open` until the person accepts or declines it, the vendor withdraws it, or it passes its `validUntil` (`expired`).
+         * @enum {unknown}
+         */
+        offerStatus: "open" | "accepted" | "declined" | "withdrawn" | "expired";
+        price: {
+            amount: number;
+            currency: components["schemas"]["currency"];
+        };
+        /**
+         * FieldPath
+         * @description A profile field path (docs/paths.md): 1 to 8 segments joined by '.', each a name (a letter, then letters, digits or '-', 64 at most) or '*' (exactly one segment). A path names its whole subtree. Names on Object.prototype are reserved.
+         * @example addresses.home
+         * @example addresses.*.country
+         * @example *
+         */
+        fieldPath: string;
+        /**
+         * Purpose
+         * @description Why a vendor wants data. Each token stands for a W3C Data Privacy Vocabulary class (https://w3id.org/dpv#): fulfillment = dpv:RequestedServiceProvision, delivery = dpv:DeliveryOfGoods, payment = dpv:PaymentManagement, account = dpv:AccountManagement, support = dpv:CustomerCare, marketing = dpv:Marketing, personalization = dpv:Personalisation, analytics = dpv:ServiceUsageAnalytics, research = dpv:ResearchAndDevelopment, offers = dpv:SellProductsToDataSubject, fraud-prevention = dpv:FraudPreventionAndDetection, legal-compliance = dpv:LegalCompliance.
+         * @enum {unknown}
+         */
+        purpose: "fulfillment" | "delivery" | "payment" | "account" | "support" | "marketing" | "personalization" | "analytics" | "research" | "offers" | "fraud-prevention" | "legal-compliance";
+        /**
+         * RequestedField
+         * @example {
+         *       "path": "addresses.home",
+         *       "purpose": "delivery",
+         *       "required": true,
+         *       "retentionDays": 30
+         *     }
+         */
+        requestField: {
+            path: components["schemas"]["fieldPath"];
+            purpose: components["schemas"]["purpose"];
+            /** @description A denied required field rejects the request; a denied optional one is left out. */
+            required: boolean;
+            /** @description How long the vendor keeps what it reads, in days. */
+            retentionDays: number;
+        };
+        /**
+         * CategoryPattern
+         * @description A need category (need.json) or a pattern of them: 1 to 4 segments joined by '/', each lower-case words joined by '-', or '*' (exactly one segment). A pattern names its category and every refinement below it: `home` matches `home/furniture`; `*` matches every category.
+         * @example home/furniture
+         * @example sports
+         * @example *
+         */
+        categoryPattern: string;
+        /**
+         * NeedsRequest
+         * @example {
+         *       "categories": [
+         *         "sports/cycling"
+         *       ],
+         *       "purpose": "offers",
+         *       "retentionDays": 30,
+         *       "required": false
+         *     }
+         */
+        needsRequest: {
+            categories: components["schemas"]["categoryPattern"][];
+            purpose: components["schemas"]["purpose"];
+            retentionDays: number;
+            /** @description Absent: true. A denied required category rejects the request. */
+            required?: boolean;
+        };
+        duties: {
+            /** @constant */
+            noThirdPartySharing?: true;
+            /** @constant */
+            noProfiling?: true;
+            /** @constant */
+            deleteOnRevoke?: true;
+        };
+        /**
+         * OfferRequest
+         * @description The subscription request the offer would make if the person accepts it: the fields wanted (each with purpose, required or not, retention), optionally needs by category, and the duties the vendor accepts. No terms version: an accepted offer binds the vendor to the person's terms current at acceptance.
+         * @example {
+         *       "fields": [
+         *         {
+         *           "path": "name",
+         *           "purpose": "fulfillment",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         },
+         *         {
+         *           "path": "addresses.home",
+         *           "purpose": "delivery",
+         *           "required": true,
+         *           "retentionDays": 30
+         *         }
+         *       ],
+         *       "accepts": {
+         *         "duties": {
+         *           "noThirdPartySharing": true,
+         *           "deleteOnRevoke": true
+         *         }
+         *       }
+         *     }
+         */
+        offerRequest: {
+            fields: components["schemas"]["requestField"][];
+            needs?: components["schemas"]["needsRequest"];
+            accepts?: {
+                duties: components["schemas"]["duties"];
+            };
+        };
+        /** @enum {unknown} */
+        status: "pending" | "active" | "rejected" | "revoked" | "ended" | "expired";
+        /** @description The subscription request an accepted offer made, as it stands now; null before acceptance. */
+        offerSubscription: {
+            /** Format: uuid */
+            id: string;
+            status: components["schemas"]["status"];
+        } | null;
+        /**
+         * NeedOffer
+         * @description An offer as the person sees it, under the need it answers: who offers what, and what accepting it would ask for.
+         * @example {
+         *       "id": "c3d4e5f6-a7b8-4c9d-8e0f-112233445566",
+         *       "needId": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
+         *       "vendor": {
+         *         "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *         "name": "Velo Lyon",
+         *         "homepage": "https://velo-lyon.example"
+         *       },
+         *       "message": "A 2019 Cannondale CAAD12, 54 cm, serviced last month. Delivery in Lyon included.",
+         *       "price": {
+         *         "amount": 550,
+         *         "currency": "EUR"
+         *       },
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ],
+         *         "accepts": {
+         *           "duties": {
+         *             "noThirdPartySharing": true
+         *           }
+         *         }
+         *       },
+         *       "status": "open",
+         *       "subscription": null,
+         *       "createdAt": "2026-11-22T10:03:00.000Z",
+         *       "updatedAt": "2026-11-22T10:03:00.000Z",
+         *       "decidedAt": null
+         *     }
+         */
+        needOffer: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            needId: string;
+            vendor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                homepage: string;
+            };
+            message: string;
+            price?: components["schemas"]["price"];
+            /** Format: date-time */
+            validUntil?: string;
+            request: components["schemas"]["offerRequest"];
+            status: components["schemas"]["offerStatus"];
+            statusReason?: string;
+            subscription: components["schemas"]["offerSubscription"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            decidedAt: string | null;
+        };
+        /**
+         * NeedOfferList
+         * @example {
+         *       "items": [],
+         *       "next": null
+         *     }
+         */
+        needOfferList: {
+            items: components["schemas"]["needOffer"][];
+            next: string | null;
+        };
+        /**
+         * DecisionNote
+         * @description Why the person rejects or revokes (optional, shown to the vendor).
+         * @example {}
+         * @example {
+         *       "reason": "I no longer shop there."
+         *     }
+         */
+        decisionNote: {
+            reason?: string;
         };
         /**
          * Event
@@ -1361,22 +1971,6 @@ export interface components {
         termsTitle: string;
         ruleId: string;
         /**
-         * FieldPath
-         * @description A profile field path (docs/paths.md): 1 to 8 segments joined by '.', each a name (a letter, then letters, digits or '-', 64 at most) or '*' (exactly one segment). A path names its whole subtree. Names on Object.prototype are reserved.
-         * @example addresses.home
-         * @example addresses.*.country
-         * @example *
-         */
-        fieldPath: string;
-        /**
-         * CategoryPattern
-         * @description A need category (need.json) or a pattern of them: 1 to 4 segments joined by '/', each lower-case words joined by '-', or '*' (exactly one segment). A pattern names its category and every refinement below it: `home` matches `home/furniture`; `*` matches every category.
-         * @example home/furniture
-         * @example sports
-         * @example *
-         */
-        categoryPattern: string;
-        /**
          * @example {
          *       "categories": [
          *         "home/furniture",
@@ -1412,12 +2006,6 @@ export interface components {
         } | {
             domains: string[];
         };
-        /**
-         * Purpose
-         * @description Why a vendor wants data. Each token stands for a W3C Data Privacy Vocabulary class (https://w3id.org/dpv#): fulfillment = dpv:RequestedServiceProvision, delivery = dpv:DeliveryOfGoods, payment = dpv:PaymentManagement, account = dpv:AccountManagement, support = dpv:CustomerCare, marketing = dpv:Marketing, personalization = dpv:Personalisation, analytics = dpv:ServiceUsageAnalytics, research = dpv:ResearchAndDevelopment, offers = dpv:SellProductsToDataSubject, fraud-prevention = dpv:FraudPreventionAndDetection, legal-compliance = dpv:LegalCompliance.
-         * @enum {unknown}
-         */
-        purpose: "fulfillment" | "delivery" | "payment" | "account" | "support" | "marketing" | "personalization" | "analytics" | "research" | "offers" | "fraud-prevention" | "legal-compliance";
         purposes: components["schemas"]["purpose"][];
         /**
          * Duties
@@ -1430,7 +2018,7 @@ export interface components {
          *       "maxReadsPerDay": 100
          *     }
          */
-        duties: {
+        "$defs-duties": {
             /** @description The longest the vendor may keep what it read (0: use and forget). */
             maxRetentionDays?: number;
             /** @description Nothing goes to a third party (another controller; processors acting for the vendor are not third parties). */
@@ -1508,7 +2096,7 @@ export interface components {
             needs?: components["schemas"]["needsSelector"];
             vendors?: components["schemas"]["vendorSelector"];
             purposes?: components["schemas"]["purposes"];
-            duties?: components["schemas"]["duties"];
+            duties?: components["schemas"]["$defs-duties"];
             /**
              * @description Absent: auto.
              * @enum {unknown}
@@ -1546,43 +2134,6 @@ export interface components {
             version: number;
             /** Format: date-time */
             createdAt: string;
-        };
-        /** @enum {unknown} */
-        status: "pending" | "active" | "rejected" | "revoked" | "ended" | "expired";
-        /**
-         * RequestedField
-         * @example {
-         *       "path": "addresses.home",
-         *       "purpose": "delivery",
-         *       "required": true,
-         *       "retentionDays": 30
-         *     }
-         */
-        requestField: {
-            path: components["schemas"]["fieldPath"];
-            purpose: components["schemas"]["purpose"];
-            /** @description A denied required field rejects the request; a denied optional one is left out. */
-            required: boolean;
-            /** @description How long the vendor keeps what it reads, in days. */
-            retentionDays: number;
-        };
-        /**
-         * NeedsRequest
-         * @example {
-         *       "categories": [
-         *         "sports/cycling"
-         *       ],
-         *       "purpose": "offers",
-         *       "retentionDays": 30,
-         *       "required": false
-         *     }
-         */
-        needsRequest: {
-            categories: components["schemas"]["categoryPattern"][];
-            purpose: components["schemas"]["purpose"];
-            retentionDays: number;
-            /** @description Absent: true. A denied required category rejects the request. */
-            required?: boolean;
         };
         /**
          * Acceptance
@@ -1766,14 +2317,14 @@ export interface components {
             outcome: "active" | "pending" | "rejected";
             fields: components["schemas"]["fieldDecision"][];
             needs?: components["schemas"]["needsDecision"];
-            duties: components["schemas"]["duties"];
+            duties: components["schemas"]["$defs-duties"];
             explanation: string[];
         };
         /** @description What the vendor may read now: field paths, need categories, the duties it is bound by, and until when. */
         grant: {
             fields: string[];
             categories: string[];
-            duties: components["schemas"]["duties"];
+            duties: components["schemas"]["$defs-duties"];
             termsVersion: number;
             /** Format: date-time */
             expiresAt: string | null;
@@ -1946,402 +2497,6 @@ export interface components {
             /** @description The receipt as a JWS in compact serialization (RFC 7515): protected header {alg: EdDSA, kid, typ: proffer-receipt+jwt}, payload the receipt below. */
             jws: string;
             receipt: components["schemas"]["consentReceipt"];
-            $defs: {
-                /**
-                 * ConsentReceipt
-                 * @description The signed payload: a JWT claims set (iss, iat) whose members follow the Kantara Initiative Consent Receipt Specification v1.1 (KI-CR-v1.1.0) where they fit, plus Proffer's own (subscription, vendor, termsVersion, duties, needCategories, expiresAt, status, event). Not a conformant Kantara receipt: it has no jurisdiction, no controller address or phone, no sensitive/spiCat; hence its own version.
-                 * @example {
-                 *       "iss": "https://proffer.example",
-                 *       "iat": 1795341600,
-                 *       "version": "KI-CR-v1.1.0+proffer.1",
-                 *       "consentTimestamp": 1795341600,
-                 *       "collectionMethod": "Proffer subscription request granted under the person's published terms",
-                 *       "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
-                 *       "language": "en",
-                 *       "piiPrincipalId": "alice",
-                 *       "piiControllers": [
-                 *         {
-                 *           "piiController": "Vélo Lyon",
-                 *           "contact": "privacy@velo-lyon.example",
-                 *           "email": "privacy@velo-lyon.example",
-                 *           "piiControllerUrl": "https://velo-lyon.example"
-                 *         }
-                 *       ],
-                 *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
-                 *       "services": [
-                 *         {
-                 *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
-                 *           "purposes": [
-                 *             {
-                 *               "purpose": "fulfillment",
-                 *               "purposeCategory": [
-                 *                 "https://w3id.org/dpv#RequestedServiceProvision"
-                 *               ],
-                 *               "consentType": "EXPLICIT",
-                 *               "piiCategory": [
-                 *                 "email",
-                 *                 "name"
-                 *               ],
-                 *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
-                 *               "thirdPartyDisclosure": false
-                 *             },
-                 *             {
-                 *               "purpose": "delivery",
-                 *               "purposeCategory": [
-                 *                 "https://w3id.org/dpv#DeliveryOfGoods"
-                 *               ],
-                 *               "consentType": "EXPLICIT",
-                 *               "piiCategory": [
-                 *                 "addresses.home",
-                 *                 "name"
-                 *               ],
-                 *               "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
-                 *               "thirdPartyDisclosure": false
-                 *             }
-                 *           ]
-                 *         }
-                 *       ],
-                 *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                 *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
-                 *       "termsVersion": 2,
-                 *       "duties": {
-                 *         "maxRetentionDays": 90,
-                 *         "noThirdPartySharing": true,
-                 *         "deleteOnRevoke": true,
-                 *         "grantExpiryDays": 365
-                 *       },
-                 *       "needCategories": [
-                 *         "sports/cycling"
-                 *       ],
-                 *       "expiresAt": "2027-11-22T10:00:00.000Z",
-                 *       "status": "active",
-                 *       "event": "granted"
-                 *     }
-                 * @example {
-                 *       "iss": "https://proffer.example",
-                 *       "iat": 1796113800,
-                 *       "version": "KI-CR-v1.1.0+proffer.1",
-                 *       "consentTimestamp": 1796113800,
-                 *       "collectionMethod": "Proffer grant revoked by the person",
-                 *       "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
-                 *       "language": "en",
-                 *       "piiPrincipalId": "alice",
-                 *       "piiControllers": [
-                 *         {
-                 *           "piiController": "Vélo Lyon",
-                 *           "contact": "privacy@velo-lyon.example",
-                 *           "email": "privacy@velo-lyon.example",
-                 *           "piiControllerUrl": "https://velo-lyon.example"
-                 *         }
-                 *       ],
-                 *       "policyUrl": "https://proffer.example/v1/people/alice/terms",
-                 *       "services": [
-                 *         {
-                 *           "service": "Proffer subscription of Vélo Lyon to alice's profile",
-                 *           "purposes": [
-                 *             {
-                 *               "purpose": "fulfillment",
-                 *               "purposeCategory": [
-                 *                 "https://w3id.org/dpv#RequestedServiceProvision"
-                 *               ],
-                 *               "consentType": "EXPLICIT",
-                 *               "piiCategory": [
-                 *                 "email",
-                 *                 "name"
-                 *               ],
-                 *               "termination": "on revocation"
-                 *             }
-                 *           ]
-                 *         }
-                 *       ],
-                 *       "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                 *       "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
-                 *       "termsVersion": 3,
-                 *       "duties": {
-                 *         "maxRetentionDays": 30,
-                 *         "deleteOnRevoke": true
-                 *       },
-                 *       "status": "revoked",
-                 *       "event": "revoked"
-                 *     }
-                 */
-                consentReceipt: {
-                    /**
-                     * Format: uri
-                     * @description JWT issuer: the Proffer server's public URL.
-                     */
-                    iss: string;
-                    /** @description JWT issued-at, seconds since the epoch: the time of the event (equal to consentTimestamp). */
-                    iat: number;
-                    /**
-                     * @description This receipt format: Kantara KI-CR-v1.1.0 names, Proffer profile 1.
-                     * @constant
-                     */
-                    version: "KI-CR-v1.1.0+proffer.1";
-                    /** @description When the event happened, seconds since the epoch (as in KI-CR-v1.1.0). */
-                    consentTimestamp: number;
-                    /** @description How the consent (or its change) came about, in words. */
-                    collectionMethod: string;
-                    /**
-                     * Format: uuid
-                     * @description This receipt's id.
-                     */
-                    consentReceiptID: string;
-                    /** @description Language of the receipt's texts (BCP 47). */
-                    language: string;
-                    /** @description The person: their handle. */
-                    piiPrincipalId: components["schemas"]["handle"];
-                    /** @description The vendor the grant is to (the controller of what it reads). */
-                    piiControllers: components["schemas"]["piiController"][];
-                    /**
-                     * Format: uri
-                     * @description The person's public terms, under which the grant was made.
-                     */
-                    policyUrl: string;
-                    services: components["schemas"]["service"][];
-                    /**
-                     * Format: uuid
-                     * @description The subscription (the grant) this receipt is about.
-                     */
-                    subscription: string;
-                    /**
-                     * Format: uuid
-                     * @description The vendor's id.
-                     */
-                    vendor: string;
-                    /** @description The version of the person's terms the grant was decided under. */
-                    termsVersion: number;
-                    /** @description The duties the vendor accepted. */
-                    duties: components["schemas"]["duties"];
-                    /** @description Need categories granted, if any. */
-                    needCategories?: components["schemas"]["categoryPattern"][];
-                    /**
-                     * Format: date-time
-                     * @description When the grant expires, if it does (from the grantExpiryDays duty).
-                     */
-                    expiresAt?: string;
-                    /**
-                     * @description The grant's status after the event.
-                     * @enum {unknown}
-                     */
-                    status: "active" | "revoked" | "ended" | "expired";
-                    /**
-                     * @description What happened: granted (automatically, under the terms), approved (by the person), narrowed (by the person or a change of terms), revoked (by the person), ended (by the vendor), expired.
-                     * @enum {unknown}
-                     */
-                    event: "granted" | "narrowed" | "approved" | "revoked" | "ended" | "expired";
-                };
-                /** PiiController */
-                piiController: {
-                    /** @description The vendor's name. */
-                    piiController: string;
-                    /** @description How to reach the vendor about this grant: its contact address. */
-                    contact: string;
-                    /**
-                     * Format: email
-                     * @description The vendor's contact e-mail address.
-                     */
-                    email: string;
-                    /**
-                     * Format: uri
-                     * @description The vendor's homepage.
-                     */
-                    piiControllerUrl: string;
-                };
-                /** ReceiptService */
-                service: {
-                    service: string;
-                    /** @description One entry per purpose, in the order of the purpose vocabulary. Empty when only need categories are granted, or nothing is left (a revocation lists what was granted). */
-                    purposes: components["schemas"]["$defs-purpose"][];
-                };
-                /** ReceiptPurpose */
-                purpose: {
-                    purpose: components["schemas"]["purpose"];
-                    /** @description The purpose's W3C Data Privacy Vocabulary class IRI. */
-                    purposeCategory: string[];
-                    /** @constant */
-                    consentType: "EXPLICIT";
-                    /** @description The field paths granted for this purpose, sorted. */
-                    piiCategory: components["schemas"]["fieldPath"][];
-                    /** @description When the consent ends: 'on revocation', or the expiry time 'or on revocation, whichever comes first'. */
-                    termination: string;
-                    /**
-                     * @description false when the vendor accepted the noThirdPartySharing duty; absent otherwise.
-                     * @constant
-                     */
-                    thirdPartyDisclosure?: false;
-                };
-                /**
-                 * ReceiptList
-                 * @description Receipts, newest first.
-                 * @example {
-                 *       "items": [
-                 *         {
-                 *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NjExMzgwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk2MTEzODAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBncmFudCByZXZva2VkIGJ5IHRoZSBwZXJzb24iLCJjb25zZW50UmVjZWlwdElEIjoiYThkM2YwZTItMWI0Yy00ZDVlLThmNjAtN2ExYjJjM2Q0ZTVmIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiJvbiByZXZvY2F0aW9uIn1dfV0sInN1YnNjcmlwdGlvbiI6IjdjOWU2Njc5LTc0MjUtNDBkZS05NDRiLWUwN2ZjMWY5MGFlNyIsInZlbmRvciI6IjBiNmY3YzFlLTRhNTMtNGQ4ZS05YTQzLTVjMmYwZjBkMmExMSIsInRlcm1zVmVyc2lvbiI6MywiZHV0aWVzIjp7Im1heFJldGVudGlvbkRheXMiOjMwLCJkZWxldGVPblJldm9rZSI6dHJ1ZX0sInN0YXR1cyI6InJldm9rZWQiLCJldmVudCI6InJldm9rZWQifQ.1I5gC47_VB4hAaUQ-bfqOaUJt9sWSHXEYteSF4C7B4so9tPZYmUSXr_tMbiiUBM8dlNfZXYfdlUzbcJJTQfuCg",
-                 *           "receipt": {
-                 *             "iss": "https://proffer.example",
-                 *             "iat": 1796113800,
-                 *             "version": "KI-CR-v1.1.0+proffer.1",
-                 *             "consentTimestamp": 1796113800,
-                 *             "collectionMethod": "Proffer grant revoked by the person",
-                 *             "consentReceiptID": "a8d3f0e2-1b4c-4d5e-8f60-7a1b2c3d4e5f",
-                 *             "language": "en",
-                 *             "piiPrincipalId": "alice",
-                 *             "piiControllers": [
-                 *               {
-                 *                 "piiController": "Vélo Lyon",
-                 *                 "contact": "privacy@velo-lyon.example",
-                 *                 "email": "privacy@velo-lyon.example",
-                 *                 "piiControllerUrl": "https://velo-lyon.example"
-                 *               }
-                 *             ],
-                 *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
-                 *             "services": [
-                 *               {
-                 *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
-                 *                 "purposes": [
-                 *                   {
-                 *                     "purpose": "fulfillment",
-                 *                     "purposeCategory": [
-                 *                       "https://w3id.org/dpv#RequestedServiceProvision"
-                 *                     ],
-                 *                     "consentType": "EXPLICIT",
-                 *                     "piiCategory": [
-                 *                       "email",
-                 *                       "name"
-                 *                     ],
-                 *                     "termination": "on revocation"
-                 *                   }
-                 *                 ]
-                 *               }
-                 *             ],
-                 *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                 *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
-                 *             "termsVersion": 3,
-                 *             "duties": {
-                 *               "maxRetentionDays": 30,
-                 *               "deleteOnRevoke": true
-                 *             },
-                 *             "status": "revoked",
-                 *             "event": "revoked"
-                 *           }
-                 *         },
-                 *         {
-                 *           "jws": "eyJhbGciOiJFZERTQSIsImtpZCI6IkRsMGFqbHBhX2Z2LVlsUEM2QlR0V1NjV3ZrdUx2bDJTbDRtdlYxRjZiX2MiLCJ0eXAiOiJwcm9mZmVyLXJlY2VpcHQrand0In0.eyJpc3MiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZSIsImlhdCI6MTc5NTM0MTYwMCwidmVyc2lvbiI6IktJLUNSLXYxLjEuMCtwcm9mZmVyLjEiLCJjb25zZW50VGltZXN0YW1wIjoxNzk1MzQxNjAwLCJjb2xsZWN0aW9uTWV0aG9kIjoiUHJvZmZlciBzdWJzY3JpcHRpb24gcmVxdWVzdCBncmFudGVkIHVuZGVyIHRoZSBwZXJzb24ncyBwdWJsaXNoZWQgdGVybXMiLCJjb25zZW50UmVjZWlwdElEIjoiM2YyYjhjMWQtNmE0ZS00ZjdiLTljMmQtOGUxYTViN2M5ZDAxIiwibGFuZ3VhZ2UiOiJlbiIsInBpaVByaW5jaXBhbElkIjoiYWxpY2UiLCJwaWlDb250cm9sbGVycyI6W3sicGlpQ29udHJvbGxlciI6IlbDqWxvIEx5b24iLCJjb250YWN0IjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsImVtYWlsIjoicHJpdmFjeUB2ZWxvLWx5b24uZXhhbXBsZSIsInBpaUNvbnRyb2xsZXJVcmwiOiJodHRwczovL3ZlbG8tbHlvbi5leGFtcGxlIn1dLCJwb2xpY3lVcmwiOiJodHRwczovL3Byb2ZmZXIuZXhhbXBsZS92MS9wZW9wbGUvYWxpY2UvdGVybXMiLCJzZXJ2aWNlcyI6W3sic2VydmljZSI6IlByb2ZmZXIgc3Vic2NyaXB0aW9uIG9mIFbDqWxvIEx5b24gdG8gYWxpY2UncyBwcm9maWxlIiwicHVycG9zZXMiOlt7InB1cnBvc2UiOiJmdWxmaWxsbWVudCIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNSZXF1ZXN0ZWRTZXJ2aWNlUHJvdmlzaW9uIl0sImNvbnNlbnRUeXBlIjoiRVhQTElDSVQiLCJwaWlDYXRlZ29yeSI6WyJlbWFpbCIsIm5hbWUiXSwidGVybWluYXRpb24iOiIyMDI3LTExLTIyVDEwOjAwOjAwLjAwMFogb3Igb24gcmV2b2NhdGlvbiwgd2hpY2hldmVyIGNvbWVzIGZpcnN0IiwidGhpcmRQYXJ0eURpc2Nsb3N1cmUiOmZhbHNlfSx7InB1cnBvc2UiOiJkZWxpdmVyeSIsInB1cnBvc2VDYXRlZ29yeSI6WyJodHRwczovL3czaWQub3JnL2RwdiNEZWxpdmVyeU9mR29vZHMiXSwiY29uc2VudFR5cGUiOiJFWFBMSUNJVCIsInBpaUNhdGVnb3J5IjpbImFkZHJlc3Nlcy5ob21lIiwibmFtZSJdLCJ0ZXJtaW5hdGlvbiI6IjIwMjctMTEtMjJUMTA6MDA6MDAuMDAwWiBvciBvbiByZXZvY2F0aW9uLCB3aGljaGV2ZXIgY29tZXMgZmlyc3QiLCJ0aGlyZFBhcnR5RGlzY2xvc3VyZSI6ZmFsc2V9XX1dLCJzdWJzY3JpcHRpb24iOiI3YzllNjY3OS03NDI1LTQwZGUtOTQ0Yi1lMDdmYzFmOTBhZTciLCJ2ZW5kb3IiOiIwYjZmN2MxZS00YTUzLTRkOGUtOWE0My01YzJmMGYwZDJhMTEiLCJ0ZXJtc1ZlcnNpb24iOjIsImR1dGllcyI6eyJtYXhSZXRlbnRpb25EYXlzIjo5MCwibm9UaGlyZFBhcnR5U2hhcmluZyI6dHJ1ZSwiZGVsZXRlT25SZXZva2UiOnRydWUsImdyYW50RXhwaXJ5RGF5cyI6MzY1fSwibmVlZENhdGVnb3JpZXMiOlsic3BvcnRzL2N5Y2xpbmciXSwiZXhwaXJlc0F0IjoiMjAyNy0xMS0yMlQxMDowMDowMC4wMDBaIiwic3RhdHVzIjoiYWN0aXZlIiwiZXZlbnQiOiJncmFudGVkIn0.-UO-M1fgfbIzRi-MZ2OK4JE8AV4vC56KjHqHEwZS4fFFHcNCcl9k9PIr9LxTXmaVENPhvIpuxGxyh_1CXGhqCA",
-                 *           "receipt": {
-                 *             "iss": "https://proffer.example",
-                 *             "iat": 1795341600,
-                 *             "version": "KI-CR-v1.1.0+proffer.1",
-                 *             "consentTimestamp": 1795341600,
-                 *             "collectionMethod": "Proffer subscription request granted under the person's published terms",
-                 *             "consentReceiptID": "3f2b8c1d-6a4e-4f7b-9c2d-8e1a5b7c9d01",
-                 *             "language": "en",
-                 *             "piiPrincipalId": "alice",
-                 *             "piiControllers": [
-                 *               {
-                 *                 "piiController": "Vélo Lyon",
-                 *                 "contact": "privacy@velo-lyon.example",
-                 *                 "email": "privacy@velo-lyon.example",
-                 *                 "piiControllerUrl": "https://velo-lyon.example"
-                 *               }
-                 *             ],
-                 *             "policyUrl": "https://proffer.example/v1/people/alice/terms",
-                 *             "services": [
-                 *               {
-                 *                 "service": "Proffer subscription of Vélo Lyon to alice's profile",
-                 *                 "purposes": [
-                 *                   {
-                 *                     "purpose": "fulfillment",
-                 *                     "purposeCategory": [
-                 *                       "https://w3id.org/dpv#RequestedServiceProvision"
-                 *                     ],
-                 *                     "consentType": "EXPLICIT",
-                 *                     "piiCategory": [
-                 *                       "email",
-                 *                       "name"
-                 *                     ],
-                 *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
-                 *                     "thirdPartyDisclosure": false
-                 *                   },
-                 *                   {
-                 *                     "purpose": "delivery",
-                 *                     "purposeCategory": [
-                 *                       "https://w3id.org/dpv#DeliveryOfGoods"
-                 *                     ],
-                 *                     "consentType": "EXPLICIT",
-                 *                     "piiCategory": [
-                 *                       "addresses.home",
-                 *                       "name"
-                 *                     ],
-                 *                     "termination": "2027-11-22T10:00:00.000Z or on revocation, whichever comes first",
-                 *                     "thirdPartyDisclosure": false
-                 *                   }
-                 *                 ]
-                 *               }
-                 *             ],
-                 *             "subscription": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                 *             "vendor": "0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11",
-                 *             "termsVersion": 2,
-                 *             "duties": {
-                 *               "maxRetentionDays": 90,
-                 *               "noThirdPartySharing": true,
-                 *               "deleteOnRevoke": true,
-                 *               "grantExpiryDays": 365
-                 *             },
-                 *             "needCategories": [
-                 *               "sports/cycling"
-                 *             ],
-                 *             "expiresAt": "2027-11-22T10:00:00.000Z",
-                 *             "status": "active",
-                 *             "event": "granted"
-                 *           }
-                 *         }
-                 *       ],
-                 *       "next": null
-                 *     }
-                 */
-                receiptList: {
-                    items: components["schemas"]["receipt"][];
-                    /** @description Cursor of the next page, or null on the last page. */
-                    next: string | null;
-                };
-                /**
-                 * Jwks
-                 * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
-                 * @example {
-                 *       "keys": [
-                 *         {
-                 *           "kty": "OKP",
-                 *           "crv": "Ed25519",
-                 *           "x": "owla87ULALB-foiW6tsc6qZwB1R-Z7pPRgFmZ6ARfx4",
-                 *           "kid": "Dl0ajlpa_fv-YlPC6BTtWScWvkuLvl2Sl4mvV1F6b_c",
-                 *           "alg": "EdDSA",
-                 *           "use": "sig"
-                 *         }
-                 *       ]
-                 *     }
-                 */
-                jwks: {
-                    keys: components["schemas"]["jwk"][];
-                };
-                /**
-                 * Jwk
-                 * @description An Ed25519 public key (RFC 8037) for EdDSA signatures; kid is its RFC 7638 SHA-256 thumbprint.
-                 */
-                jwk: {
-                    /** @constant */
-                    kty: "OKP";
-                    /** @constant */
-                    crv: "Ed25519";
-                    /** @description The public key, base64url (32 bytes). */
-                    x: string;
-                    kid: string;
-                    /** @constant */
-                    alg: "EdDSA";
-                    /** @constant */
-                    use: "sig";
-                };
-            };
         };
         /**
          * Jwk
@@ -2525,7 +2680,7 @@ export interface components {
             /** @description The version of the person's terms the grant was decided under. */
             termsVersion: number;
             /** @description The duties the vendor accepted. */
-            duties: components["schemas"]["duties"];
+            duties: components["schemas"]["$defs-duties"];
             /** @description Need categories granted, if any. */
             needCategories?: components["schemas"]["categoryPattern"][];
             /**
@@ -2651,12 +2806,38 @@ export interface components {
             };
             /** Format: uuid */
             subscription: string;
-            /** @description What was read: `profile`. */
+            /** @description What was read: `profile`, `feed` (the feed, with a token) or `feed-link` (the feed, through a capability link). Or what the vendor did about deletion: `deletion-acknowledged` (it confirmed deleting `fields` after a revocation), `deletion-overdue` (it had not confirmed by the due date; written by the server, `address` empty). More values may come: show unknown ones as they are. */
             what?: string;
             /** @description The field paths the vendor received. */
             fields: string[];
-            /** @description The network address the read came from. */
+            /** @description The network address the read came from (empty for entries the server writes itself). */
             address: string;
+        };
+        /**
+         * FeedLink
+         * @description A capability feed link: an unguessable URL that serves one subscription's feed without a token, for tools that can only poll a URL. It serves the feed only while the grant is active. Its URL is shown once, when minted or rotated: the server keeps only a digest of it.
+         * @example {
+         *       "id": "0b6f2d4e-5a7c-4e1f-9d3b-8c2a1e0f4b6d",
+         *       "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "createdAt": "2026-11-22T10:06:00.000Z",
+         *       "rotatedAt": null,
+         *       "live": true
+         *     }
+         */
+        "feed-link": {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            subscription: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the person last gave the link a new URL.
+             */
+            rotatedAt: string | null;
+            /** @description Whether the link serves the feed now: only while the subscription's grant is active. */
+            live: boolean;
         };
         /**
          * Export
@@ -2724,7 +2905,9 @@ export interface components {
          *       ],
          *       "subscriptions": [],
          *       "accessLog": [],
-         *       "receipts": []
+         *       "receipts": [],
+         *       "offers": [],
+         *       "feedLinks": []
          *     }
          */
         export: {
@@ -2759,6 +2942,10 @@ export interface components {
             accessLog: components["schemas"]["accessLogEntry"][];
             /** @description Every consent receipt, oldest first. */
             receipts: components["schemas"]["receipt"][];
+            /** @description Every offer vendors made on the person's needs, oldest first. */
+            offers: components["schemas"]["needOffer"][];
+            /** @description Every capability feed link of the person's subscriptions, oldest first (without their URLs: only digests are kept). */
+            feedLinks: components["schemas"]["feed-link"][];
         };
         /**
          * TermsInput
@@ -2969,7 +3156,7 @@ export interface components {
             fields?: components["schemas"]["fieldPath"][];
             needs?: components["schemas"]["needsSelector"];
             purposes?: components["schemas"]["purposes"];
-            duties?: components["schemas"]["duties"];
+            duties?: components["schemas"]["$defs-duties"];
             /** @enum {unknown} */
             approval?: "auto" | "ask";
         };
@@ -3086,6 +3273,181 @@ export interface components {
             accepts: WithRequired<components["schemas"]["acceptance"], "termsVersion">;
         };
         /**
+         * FeedLinkList
+         * @description A subscription's feed links, oldest first (there are at most 10).
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f2d4e-5a7c-4e1f-9d3b-8c2a1e0f4b6d",
+         *           "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *           "createdAt": "2026-11-22T10:06:00.000Z",
+         *           "rotatedAt": "2026-11-23T08:00:00.000Z",
+         *           "live": true
+         *         }
+         *       ]
+         *     }
+         */
+        feedLinkList: {
+            items: components["schemas"]["feed-link"][];
+        };
+        /**
+         * IssuedFeedLink
+         * @description A feed link as minted or rotated, with its URL: keep it, it is never shown again.
+         * @example {
+         *       "id": "0b6f2d4e-5a7c-4e1f-9d3b-8c2a1e0f4b6d",
+         *       "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "createdAt": "2026-11-22T10:06:00.000Z",
+         *       "rotatedAt": null,
+         *       "live": true,
+         *       "url": "http://127.0.0.1:8080/v1/feeds/3q2-7wAh0bZx9Lr5Kc1yT8uVfGm4PnDe6sJiWoHaQkE"
+         *     }
+         */
+        issuedFeedLink: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            subscription: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the person last gave the link a new URL.
+             */
+            rotatedAt: string | null;
+            /** @description Whether the link serves the feed now: only while the subscription's grant is active. */
+            live: boolean;
+            /**
+             * Format: uri
+             * @description `/v1/feeds/{capability}`: anyone holding it reads the feed, so treat it as a secret.
+             */
+            url: string;
+        };
+        /** Format: uuid */
+        subscriptionId: string;
+        /**
+         * Webhook
+         * @example {
+         *       "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "url": "https://hooks.velo-lyon.example/proffer",
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+         *       "createdAt": "2026-11-22T10:00:00.000Z",
+         *       "updatedAt": "2026-11-22T10:00:00.000Z",
+         *       "delivery": {
+         *         "pending": 0,
+         *         "attempts": 0,
+         *         "nextAttemptAt": null,
+         *         "lastAttemptAt": null,
+         *         "lastDeliveredAt": null,
+         *         "lastError": null
+         *       }
+         *     }
+         */
+        webhook: {
+            subscription: components["schemas"]["subscriptionId"];
+            url: string;
+            /** @description Only in the answer that generated it: keep it, it is never shown again. */
+            secret?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description How delivery goes: messages waiting, failed attempts at the oldest of them, and the last error. Deliveries are retried with exponential backoff, never given up. */
+            delivery: {
+                pending: number;
+                /** @description Failed attempts at the oldest waiting message (0 once it is delivered). */
+                attempts: number;
+                /** Format: date-time */
+                nextAttemptAt: string | null;
+                /** Format: date-time */
+                lastAttemptAt: string | null;
+                /** Format: date-time */
+                lastDeliveredAt: string | null;
+                lastError: string | null;
+            };
+        };
+        /**
+         * WebhookInput
+         * @description Where to deliver, and optionally the signing secret. The URL must be https and resolve to public addresses only. Without a secret, a new webhook gets a generated one (shown once, in this answer); a replaced webhook keeps its secret.
+         * @example {
+         *       "url": "https://hooks.velo-lyon.example/proffer"
+         *     }
+         * @example {
+         *       "url": "https://hooks.velo-lyon.example/proffer",
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+         *     }
+         */
+        webhookInput: {
+            url: string;
+            /** @description `whsec_` and the base64 of 24 to 64 random bytes (the Standard Webhooks form). */
+            secret?: string;
+        };
+        /**
+         * @description `revocation`: an active grant was revoked (by the person or by their terms). `erasure`: the person erased their account.
+         * @enum {unknown}
+         */
+        acknowledgementKind: "revocation" | "erasure";
+        /** @description A message's Standard Webhooks id (`webhook-id` header): the same on every retry of the message. */
+        webhookId: string;
+        /**
+         * Acknowledgement
+         * @description A request to delete what the vendor held under a grant, and whether (and when) the vendor confirmed it.
+         * @example {
+         *       "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *       "kind": "revocation",
+         *       "webhookId": "msg_5f0c2b7e9a1d4c3b8e6f0a2d4c6b8e0f",
+         *       "fields": [
+         *         "name",
+         *         "addresses.home"
+         *       ],
+         *       "url": "http://127.0.0.1:8080/v1/subscriptions/7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a/acknowledgements",
+         *       "requestedAt": "2026-11-22T10:00:00.000Z",
+         *       "dueBy": "2026-12-22T10:00:00.000Z",
+         *       "acknowledgedAt": "2026-11-23T09:30:00.000Z",
+         *       "overdue": false
+         *     }
+         */
+        acknowledgement: {
+            subscription: components["schemas"]["subscriptionId"];
+            kind: components["schemas"]["acknowledgementKind"];
+            /** @description The message that asked, when the vendor has a webhook. */
+            webhookId: components["schemas"]["webhookId"] | null;
+            /** @description The field paths the vendor was granted: delete their values. */
+            fields: string[];
+            /** @description Where to confirm: POST here. */
+            url: string;
+            /** Format: date-time */
+            requestedAt: string;
+            /** Format: date-time */
+            dueBy: string;
+            /** Format: date-time */
+            acknowledgedAt: string | null;
+            /** @description Not confirmed by the due date (even if confirmed later). */
+            overdue: boolean;
+        };
+        /**
+         * AcknowledgementList
+         * @example {
+         *       "items": []
+         *     }
+         */
+        acknowledgementList: {
+            items: components["schemas"]["acknowledgement"][];
+        };
+        /**
+         * AcknowledgementInput
+         * @description Which request to confirm: by the `webhook-id` of the message that asked, or by its kind (or both, which must agree).
+         * @example {
+         *       "kind": "revocation"
+         *     }
+         * @example {
+         *       "webhookId": "msg_5f0c2b7e9a1d4c3b8e6f0a2d4c6b8e0f"
+         *     }
+         */
+        acknowledgementInput: {
+            kind?: components["schemas"]["acknowledgementKind"];
+            webhookId?: components["schemas"]["webhookId"];
+        };
+        /**
          * Approval
          * @description Approve a pending subscription, optionally narrowed: only these of the requested paths, and only for these purposes. Narrowing never adds anything; a required field left out is the person's choice.
          * @example {}
@@ -3104,17 +3466,6 @@ export interface components {
         approval: {
             fields?: components["schemas"]["fieldPath"][];
             purposes?: components["schemas"]["purpose"][];
-        };
-        /**
-         * DecisionNote
-         * @description Why the person rejects or revokes (optional, shown to the vendor).
-         * @example {}
-         * @example {
-         *       "reason": "I no longer shop there."
-         *     }
-         */
-        decisionNote: {
-            reason?: string;
         };
         /**
          * ReceiptList
@@ -3278,6 +3629,262 @@ export interface components {
             next: string | null;
         };
         /**
+         * AccessLogJsonFeed
+         * @description The person's access log as a JSON Feed 1.1 document; each item carries the log entry in its `_proffer` extension.
+         * @example {
+         *       "version": "https://jsonfeed.org/version/1.1",
+         *       "title": "Who read ada's data on Proffer",
+         *       "feed_url": "http://127.0.0.1:8080/v1/me/access-log/feed?format=json&limit=20",
+         *       "items": [
+         *         {
+         *           "id": "urn:proffer:access:6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90:17",
+         *           "title": "Velo Lyon read your profile",
+         *           "content_text": "Velo Lyon read your profile (name, addresses.home) under subscription 7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a, from 203.0.113.7.",
+         *           "date_published": "2026-11-22T10:05:00.000Z",
+         *           "_proffer": {
+         *             "id": "17",
+         *             "at": "2026-11-22T10:05:00.000Z",
+         *             "vendor": {
+         *               "id": "2f0c3b55-9d0e-4c4f-8a77-3b1f4f6a9e21",
+         *               "name": "Velo Lyon"
+         *             },
+         *             "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *             "what": "profile",
+         *             "fields": [
+         *               "name",
+         *               "addresses.home"
+         *             ],
+         *             "address": "203.0.113.7"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        accessLogFeed: {
+            /** @constant */
+            version: "https://jsonfeed.org/version/1.1";
+            title: string;
+            feed_url?: string;
+            next_url?: string;
+            items: {
+                id: string;
+                /** Format: date-time */
+                date_published?: string;
+                _proffer?: components["schemas"]["accessLogEntry"];
+            }[];
+        };
+        /**
+         * Offer
+         * @description An offer as the vendor that made it sees it: the intent it answers, never who cast it. Once the person accepts, `subscription` names the subscription request it made.
+         * @example {
+         *       "id": "c3d4e5f6-a7b8-4c9d-8e0f-112233445566",
+         *       "intentId": "5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f",
+         *       "message": "A 2019 Cannondale CAAD12, 54 cm, serviced last month. Delivery in Lyon included.",
+         *       "price": {
+         *         "amount": 550,
+         *         "currency": "EUR"
+         *       },
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ],
+         *         "accepts": {
+         *           "duties": {
+         *             "noThirdPartySharing": true
+         *           }
+         *         }
+         *       },
+         *       "status": "accepted",
+         *       "subscription": {
+         *         "id": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *         "status": "active"
+         *       },
+         *       "createdAt": "2026-11-22T10:03:00.000Z",
+         *       "updatedAt": "2026-11-22T11:00:00.000Z",
+         *       "decidedAt": "2026-11-22T11:00:00.000Z"
+         *     }
+         */
+        offer: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            intentId: string;
+            message: string;
+            price?: components["schemas"]["price"];
+            /** Format: date-time */
+            validUntil?: string;
+            request: components["schemas"]["offerRequest"];
+            status: components["schemas"]["offerStatus"];
+            statusReason?: string;
+            subscription: components["schemas"]["offerSubscription"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            decidedAt: string | null;
+        };
+        /**
+         * Intent
+         * @description A need a person cast publicly, as every vendor sees it: pseudonymous (no handle, no need id, nothing about the person), with an id of its own that links it to nothing else, and times to the minute (docs/intents.md).
+         * @example {
+         *       "id": "5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f",
+         *       "title": "A second-hand road bike, 54 cm frame",
+         *       "category": "sports/cycling",
+         *       "quantity": 1,
+         *       "budget": {
+         *         "max": 600,
+         *         "currency": "EUR"
+         *       },
+         *       "location": {
+         *         "locality": "Lyon",
+         *         "country": "FR"
+         *       },
+         *       "wantedBy": "2027-03-01",
+         *       "publishedAt": "2026-11-22T10:00:00.000Z",
+         *       "updatedAt": "2026-11-22T10:00:00.000Z",
+         *       "offersUrl": "http://127.0.0.1:8080/v1/intents/5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f/offers"
+         *     }
+         */
+        intent: {
+            /**
+             * Format: uuid
+             * @description The intent's own random id: not the need's id, and unrelated to the person's other intents.
+             */
+            id: string;
+            title: components["schemas"]["title"];
+            description?: components["schemas"]["description"];
+            category: components["schemas"]["category"];
+            quantity?: components["schemas"]["quantity"];
+            budget?: components["schemas"]["budget"];
+            location?: components["schemas"]["location"];
+            /** Format: date */
+            wantedBy?: string;
+            /**
+             * Format: date-time
+             * @description The minute the need was cast (seconds are always zero).
+             */
+            publishedAt: string;
+            /**
+             * Format: date-time
+             * @description The minute of its latest change (seconds are always zero).
+             */
+            updatedAt: string;
+            /** @description Where a vendor answers it: `POST` an offer here. */
+            offersUrl: string;
+        };
+        /**
+         * IntentJsonFeed
+         * @description Public intents as a JSON Feed 1.1 document; each item carries the intent in its `_proffer` extension.
+         * @example {
+         *       "version": "https://jsonfeed.org/version/1.1",
+         *       "title": "Public intents on Proffer",
+         *       "feed_url": "http://127.0.0.1:8080/v1/intents?format=json&limit=20",
+         *       "items": [
+         *         {
+         *           "id": "urn:uuid:5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f",
+         *           "url": "http://127.0.0.1:8080/v1/intents/5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f",
+         *           "title": "A second-hand road bike, 54 cm frame",
+         *           "content_text": "sports/cycling · budget up to 600 EUR · Lyon, FR · wanted by 2027-03-01",
+         *           "date_published": "2026-11-22T10:00:00.000Z",
+         *           "date_modified": "2026-11-22T10:00:00.000Z",
+         *           "_proffer": {
+         *             "id": "5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f",
+         *             "title": "A second-hand road bike, 54 cm frame",
+         *             "category": "sports/cycling",
+         *             "budget": {
+         *               "max": 600,
+         *               "currency": "EUR"
+         *             },
+         *             "location": {
+         *               "locality": "Lyon",
+         *               "country": "FR"
+         *             },
+         *             "wantedBy": "2027-03-01",
+         *             "publishedAt": "2026-11-22T10:00:00.000Z",
+         *             "updatedAt": "2026-11-22T10:00:00.000Z",
+         *             "offersUrl": "http://127.0.0.1:8080/v1/intents/5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f/offers"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        intentFeed: {
+            /** @constant */
+            version: "https://jsonfeed.org/version/1.1";
+            title: string;
+            feed_url?: string;
+            next_url?: string;
+            items: {
+                id: string;
+                /** Format: date-time */
+                date_published?: string;
+                /** Format: date-time */
+                date_modified?: string;
+                _proffer?: components["schemas"]["intent"];
+            }[];
+        };
+        /**
+         * OfferInput
+         * @description A vendor's answer to a public intent: a message, optionally a price and how long the offer holds, and what it would ask for if accepted.
+         * @example {
+         *       "message": "A 2019 Cannondale CAAD12, 54 cm, serviced last month. Delivery in Lyon included.",
+         *       "price": {
+         *         "amount": 550,
+         *         "currency": "EUR"
+         *       },
+         *       "validUntil": "2027-01-31T23:59:59Z",
+         *       "request": {
+         *         "fields": [
+         *           {
+         *             "path": "name",
+         *             "purpose": "fulfillment",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           },
+         *           {
+         *             "path": "addresses.home",
+         *             "purpose": "delivery",
+         *             "required": true,
+         *             "retentionDays": 30
+         *           }
+         *         ],
+         *         "accepts": {
+         *           "duties": {
+         *             "noThirdPartySharing": true,
+         *             "deleteOnRevoke": true
+         *           }
+         *         }
+         *       }
+         *     }
+         */
+        offerInput: {
+            message: string;
+            price?: components["schemas"]["price"];
+            /**
+             * Format: date-time
+             * @description The offer lapses after this; it must be in the future.
+             */
+            validUntil?: string;
+            request: components["schemas"]["offerRequest"];
+        };
+        /**
+         * OfferList
+         * @example {
+         *       "items": [],
+         *       "next": null
+         *     }
+         */
+        offerList: {
+            items: components["schemas"]["offer"][];
+            next: string | null;
+        };
+        /**
          * Jwks
          * @description The server's public receipt-verification keys, a JSON Web Key Set (RFC 7517 §5). A list, so keys can be rotated: pick the key whose kid is in the receipt's JWS header. Retired keys stay listed so old receipts stay verifiable. Never holds private members.
          * @example {
@@ -3296,8 +3903,182 @@ export interface components {
         jwks: {
             keys: components["schemas"]["jwk"][];
         };
+        /** @description Which of the person's events this is: its id (also in the vendor's feed) and the version of the document it changed. */
+        eventReference: {
+            subscription: components["schemas"]["subscriptionId"];
+            event: string;
+            version: number;
+        };
+        /**
+         * WebhookMessage
+         * @description The body of every delivery, per Standard Webhooks: `type`, `timestamp` (when the change happened) and `data`. Profile and need events are redacted to the grant as it stands when delivered.
+         * @example {
+         *       "type": "profile.updated",
+         *       "timestamp": "2026-11-22T10:05:00.000Z",
+         *       "data": {
+         *         "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *         "event": "42",
+         *         "version": 7,
+         *         "changed": [
+         *           "addresses.home"
+         *         ],
+         *         "profile": {
+         *           "name": {
+         *             "given": "Ada"
+         *           },
+         *           "addresses": {
+         *             "home": {
+         *               "lines": [
+         *                 "12 St James's Square"
+         *               ],
+         *               "locality": "London",
+         *               "postalCode": "SW1Y 4JH",
+         *               "country": "GB"
+         *             }
+         *           }
+         *         }
+         *       }
+         *     }
+         * @example {
+         *       "type": "subscription.revoked",
+         *       "timestamp": "2026-11-23T08:00:00.000Z",
+         *       "data": {
+         *         "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *         "status": "revoked",
+         *         "grant": {
+         *           "fields": [],
+         *           "categories": [],
+         *           "duties": {
+         *             "deleteOnRevoke": true
+         *           },
+         *           "termsVersion": 2,
+         *           "expiresAt": null
+         *         },
+         *         "acknowledgement": {
+         *           "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a",
+         *           "kind": "revocation",
+         *           "webhookId": "msg_5f0c2b7e9a1d4c3b8e6f0a2d4c6b8e0f",
+         *           "fields": [
+         *             "name",
+         *             "addresses.home"
+         *           ],
+         *           "url": "http://127.0.0.1:8080/v1/subscriptions/7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a/acknowledgements",
+         *           "requestedAt": "2026-11-23T08:00:00.000Z",
+         *           "dueBy": "2026-12-23T08:00:00.000Z",
+         *           "acknowledgedAt": null,
+         *           "overdue": false
+         *         }
+         *       }
+         *     }
+         * @example {
+         *       "type": "person.erased",
+         *       "timestamp": "2026-11-24T08:00:00.000Z",
+         *       "data": {
+         *         "subscription": "7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a"
+         *       }
+         *     }
+         */
+        message: {
+            /** @constant */
+            type: "profile.updated";
+            /** Format: date-time */
+            timestamp: string;
+            data: {
+                subscription?: unknown;
+                event?: unknown;
+                version?: unknown;
+                /** @description The granted field paths that changed. */
+                changed: string[];
+                /** @description The whole profile as it was after the change, redacted to the grant. */
+                profile: components["schemas"]["profile"];
+            } & components["schemas"]["eventReference"];
+        } | {
+            /** @enum {unknown} */
+            type: "need.created" | "need.updated";
+            /** Format: date-time */
+            timestamp: string;
+            data: {
+                subscription?: unknown;
+                event?: unknown;
+                version?: unknown;
+                need: components["schemas"]["need"];
+            } & components["schemas"]["eventReference"];
+        } | {
+            /** @constant */
+            type: "need.deleted";
+            /** Format: date-time */
+            timestamp: string;
+            data: {
+                subscription?: unknown;
+                event?: unknown;
+                version?: unknown;
+                need: {
+                    /** Format: uuid */
+                    id: string;
+                    category: string;
+                };
+            } & components["schemas"]["eventReference"];
+        } | {
+            /** @enum {unknown} */
+            type: "subscription.approved" | "subscription.rejected" | "subscription.narrowed" | "subscription.revoked" | "subscription.expired";
+            /** Format: date-time */
+            timestamp: string;
+            /** @description The grant as it stood after the change (read the subscription for the reason). A revocation of an active grant asks for an acknowledgement. */
+            data: {
+                subscription: components["schemas"]["subscriptionId"];
+                status: components["schemas"]["status"];
+                grant: components["schemas"]["grant"];
+                acknowledgement?: components["schemas"]["acknowledgement"];
+            };
+        } | {
+            /** @constant */
+            type: "person.erased";
+            /** Format: date-time */
+            timestamp: string;
+            /** @description The person erased their account. A vendor that held an active grant is asked to acknowledge deletion; one whose request was pending is only told. */
+            data: {
+                subscription: components["schemas"]["subscriptionId"];
+                acknowledgement?: components["schemas"]["acknowledgement"];
+            };
+        };
     };
     responses: {
+        /** @description The person erased their account; `acknowledgement` says where and by when to confirm deletion. */
+        PersonErased: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://proffer.dev/problems/person-erased",
+                 *       "title": "Person erased",
+                 *       "status": 410,
+                 *       "detail": "The person erased their account on 2026-11-24T08:00:00.000Z. Delete what you hold of them and confirm at http://127.0.0.1:8080/v1/subscriptions/7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a/acknowledgements by 2026-12-24T08:00:00.000Z.",
+                 *       "erasedAt": "2026-11-24T08:00:00.000Z"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["problem"];
+            };
+        };
+        /** @description The webhook URL is not one Proffer will call (not https, or not a public address). */
+        WebhookTargetRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://proffer.dev/problems/webhook-target-refused",
+                 *       "title": "Webhook target refused",
+                 *       "status": 422,
+                 *       "detail": "The webhook host resolves to a non-public address (private); webhooks are only delivered to public unicast addresses.",
+                 *       "reason": "address"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["problem"];
+            };
+        };
         /** @description The request is malformed or does not match the schema; nothing was changed. */
         BadRequest: {
             headers: {
@@ -3558,6 +4339,12 @@ export interface components {
         SubscriptionStatus: components["schemas"]["status"];
         Handle: components["schemas"]["handle"];
         NeedId: string;
+        IntentId: string;
+        OfferId: string;
+        /** @description Only offers in this status. */
+        OfferStatus: components["schemas"]["offerStatus"];
+        /** @description Answer 304 if nothing changed since this HTTP date (If-None-Match wins when both are sent). */
+        IfModifiedSince: string;
         /** @description Page size. */
         Limit: number;
         /** @description The opaque `next` cursor of the previous page. */
@@ -4098,6 +4885,128 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
         };
     };
+    listNeedOffers: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only offers in this status. */
+                status?: components["parameters"]["OfferStatus"];
+            };
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of offers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["needOfferList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getNeedOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["needOffer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    acceptOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offer, accepted, with the subscription request it made. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["needOffer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    declineOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                needId: components["parameters"]["NeedId"];
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["decisionNote"];
+            };
+        };
+        responses: {
+            /** @description The offer, declined. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["needOffer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
     getMyFeed: {
         parameters: {
             query?: {
@@ -4175,6 +5084,8 @@ export interface operations {
                      *       <subscriptions/>
                      *       <accessLog/>
                      *       <receipts/>
+                     *       <offers/>
+                     *       <feedLinks/>
                      *     </export>
                      */
                     "application/xml": components["schemas"]["export"];
@@ -4473,6 +5384,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["PersonErased"];
         };
     };
     endSubscription: {
@@ -4535,6 +5447,466 @@ export interface operations {
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
             429: components["responses"]["TooManyRequests"];
+        };
+    };
+    readSubscriptionFeed: {
+        parameters: {
+            query?: {
+                /** @description Overrides Accept. */
+                format?: components["parameters"]["FeedFormat"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the feed. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description When the feed last changed (an entry arrived or the grant changed). */
+                    "Last-Modified"?: string;
+                    "Cache-Control"?: "private, no-cache";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <feed xmlns="http://www.w3.org/2005/Atom" xmlns:proffer="https://proffer.dev/ns/1">
+                     *       <id>urn:proffer:subscription:7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a:feed</id>
+                     *       <title type="text">ada on Proffer, as granted to Velo Lyon</title>
+                     *       <updated>2026-11-22T10:01:00.000Z</updated>
+                     *       <author><name>ada</name></author>
+                     *       <entry>
+                     *         <id>urn:proffer:subscription:7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a:event:42</id>
+                     *         <title type="text">Profile updated: name</title>
+                     *         <updated>2026-11-22T10:01:00.000Z</updated>
+                     *         <summary type="text">Profile version 3: name changed.</summary>
+                     *         <content type="application/xml">
+                     *           <event xmlns="https://proffer.dev/ns/1"><id>42</id><kind>profile.updated</kind><subject>profile</subject><version type="number">3</version><createdAt>2026-11-22T10:01:00.000Z</createdAt><changed><item>name</item></changed><profile><name><given>Ada</given></name></profile></event>
+                     *         </content>
+                     *         <proffer:json>{"id":"42","kind":"profile.updated","subject":"profile","version":3,"createdAt":"2026-11-22T10:01:00.000Z","changed":["name"],"profile":{"name":{"given":"Ada"}}}</proffer:json>
+                     *       </entry>
+                     *     </feed>
+                     */
+                    "application/atom+xml": string;
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:proffer="https://proffer.dev/ns/1"><channel><title>ada on Proffer, as granted to Velo Lyon</title><link>http://127.0.0.1:8080/v1/subscriptions/7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a</link><description>Profile changes and needs, each shown as the grant stands now.</description></channel></rss>
+                     */
+                    "application/rss+xml": string;
+                    "application/feed+json": components["schemas"]["feed"];
+                };
+            };
+            /** @description Not modified since the ETag in If-None-Match (or the date in If-Modified-Since). Not logged. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listFeedLinks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The links. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["feedLinkList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createFeedLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link, with its URL. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["issuedFeedLink"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    deleteFeedLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listMyFeedLinks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The links. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["feedLinkList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteMyFeedLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    rotateMyFeedLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+                linkId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link, with its new URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["issuedFeedLink"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    readFeedByCapability: {
+        parameters: {
+            query?: {
+                /** @description Overrides Accept. */
+                format?: components["parameters"]["FeedFormat"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                "If-Modified-Since"?: string;
+            };
+            path: {
+                /** @description The secret part of a capability link. Treat the whole URL as a password. */
+                capability: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the feed. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Last-Modified"?: string;
+                    "Referrer-Policy"?: "no-referrer";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <feed xmlns="http://www.w3.org/2005/Atom">
+                     *       <id>urn:proffer:subscription:7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a:feed</id>
+                     *       <title type="text">ada on Proffer, as granted to Velo Lyon</title>
+                     *       <updated>2026-11-22T10:01:00.000Z</updated>
+                     *     </feed>
+                     */
+                    "application/atom+xml": string;
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <rss version="2.0"><channel><title>ada on Proffer, as granted to Velo Lyon</title><link>http://127.0.0.1:8080</link><description>Profile changes and needs, each shown as the grant stands now.</description></channel></rss>
+                     */
+                    "application/rss+xml": string;
+                    "application/feed+json": components["schemas"]["feed"];
+                };
+            };
+            /** @description Not modified. Not logged. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook (never its secret). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    putWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["webhookInput"];
+            };
+        };
+        responses: {
+            /** @description The webhook, replaced. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhook"];
+                };
+            };
+            /** @description The webhook, registered (with its secret if it was generated). */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["PersonErased"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["WebhookTargetRefused"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listAcknowledgements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The requests, oldest first (an empty list when none was made). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["acknowledgementList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    acknowledgeDeletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subscriptionId: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["acknowledgementInput"];
+            };
+        };
+        responses: {
+            /** @description Already acknowledged; the first acknowledgement. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["acknowledgement"];
+                };
+            };
+            /** @description Acknowledged. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["acknowledgement"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
         };
     };
     listMySubscriptions: {
@@ -4750,6 +6122,320 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+        };
+    };
+    getAccessLogFeed: {
+        parameters: {
+            query?: {
+                /** @description Overrides Accept. */
+                format?: components["parameters"]["FeedFormat"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /** @description Answer 304 if nothing changed since this HTTP date (If-None-Match wins when both are sent). */
+                "If-Modified-Since"?: components["parameters"]["IfModifiedSince"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the access log. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description The time of the newest entry on the page. */
+                    "Last-Modified"?: string;
+                    "Cache-Control"?: "private, no-cache";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <feed xmlns="http://www.w3.org/2005/Atom" xmlns:proffer="https://proffer.dev/ns/1">
+                     *       <id>urn:proffer:person:6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90:access-log</id>
+                     *       <title type="text">Who read ada's data on Proffer</title>
+                     *       <updated>2026-11-22T10:05:00.000Z</updated>
+                     *       <author><name>ada</name></author>
+                     *       <entry>
+                     *         <id>urn:proffer:person:6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90:access:17</id>
+                     *         <title type="text">Velo Lyon read your profile</title>
+                     *         <updated>2026-11-22T10:05:00.000Z</updated>
+                     *         <summary type="text">Velo Lyon read your profile. Fields received: name, addresses.home. Subscription 7d1e6c2a-3b4f-4a5e-8f9a-0b1c2d3e4f5a. From 203.0.113.7.</summary>
+                     *       </entry>
+                     *     </feed>
+                     */
+                    "application/atom+xml": string;
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>Who read ada's data on Proffer</title><link>http://127.0.0.1:8080/v1/me/access-log</link><description>Every read of your data by a vendor, and every deletion a vendor confirmed or owes.</description></channel></rss>
+                     */
+                    "application/rss+xml": string;
+                    "application/feed+json": components["schemas"]["accessLogFeed"];
+                };
+            };
+            /** @description Not modified since the ETag in If-None-Match (or the date in If-Modified-Since). */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            406: components["responses"]["NotAcceptable"];
+        };
+    };
+    listIntents: {
+        parameters: {
+            query?: {
+                /** @description Overrides Accept. */
+                format?: components["parameters"]["FeedFormat"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Category patterns, comma-separated (at most 10): `sports` covers `sports/cycling`; `*\/cycling` covers `sports/cycling` and `transport/cycling`. */
+                category?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                region?: string;
+                locality?: string;
+                /** @description A prefix of the postal code (`69` matches `69001`). */
+                postalCode?: string;
+                /** @description Location filters also match needs that do not say (no location, or not that part of it). */
+                includeUnlocated?: boolean;
+                /** @description Needs whose budget is in this currency (ISO 4217); required with `budgetMin` or `budgetMax`. */
+                currency?: string;
+                budgetMin?: number;
+                budgetMax?: number;
+                wantedBefore?: string;
+                wantedAfter?: string;
+            };
+            header?: {
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /** @description Answer 304 if nothing changed since this HTTP date (If-None-Match wins when both are sent). */
+                "If-Modified-Since"?: components["parameters"]["IfModifiedSince"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of public intents. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    /** @description When the listed needs last changed, to the minute (or now, if that minute has not ended). */
+                    "Last-Modified"?: string;
+                    "Cache-Control"?: "public, max-age=30";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <feed xmlns="http://www.w3.org/2005/Atom" xmlns:proffer="https://proffer.dev/ns/1">
+                     *       <id>http://127.0.0.1:8080/v1/intents?category=sports</id>
+                     *       <title type="text">Public intents on Proffer</title>
+                     *       <updated>2026-11-22T10:00:00.000Z</updated>
+                     *       <author><name>Proffer</name></author>
+                     *       <entry>
+                     *         <id>urn:uuid:5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f</id>
+                     *         <title type="text">A second-hand road bike, 54 cm frame</title>
+                     *         <updated>2026-11-22T10:00:00.000Z</updated>
+                     *         <published>2026-11-22T10:00:00.000Z</published>
+                     *         <link rel="alternate" href="http://127.0.0.1:8080/v1/intents/5b0e3c1d-8f2a-4e6b-9c7d-1a2b3c4d5e6f"/>
+                     *         <summary type="text">sports/cycling · budget up to 600 EUR · Lyon, FR · wanted by 2027-03-01</summary>
+                     *       </entry>
+                     *     </feed>
+                     */
+                    "application/atom+xml": string;
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>Public intents on Proffer</title><link>http://127.0.0.1:8080/v1/intents</link><description>Needs people cast publicly and pseudonymously. Answer one with an offer at its offersUrl.</description></channel></rss>
+                     */
+                    "application/rss+xml": string;
+                    "application/feed+json": components["schemas"]["intentFeed"];
+                };
+            };
+            /** @description Not modified since the ETag in If-None-Match (or the date in If-Modified-Since). */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            406: components["responses"]["NotAcceptable"];
+        };
+    };
+    getIntent: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                intentId: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The intent. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control"?: "public, max-age=30";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["intent"];
+                };
+            };
+            /** @description Not modified since the ETag in If-None-Match. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intentId: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["offerInput"];
+            };
+        };
+        responses: {
+            /** @description The same offer again; the open offer it matches. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["offer"];
+                };
+            };
+            /** @description The offer. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["offer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    listOffers: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The opaque `next` cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only offers in this status. */
+                status?: components["parameters"]["OfferStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of offers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["offerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    getOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["offer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    withdrawOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                offerId: components["parameters"]["OfferId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The offer, withdrawn. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["offer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
         };
     };
     getHealth: {

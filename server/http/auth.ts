@@ -30,7 +30,19 @@ export interface AuthenticatedPrincipal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: AuthenticatedPrincipal;
+    /** A verified token whose session the handler still has to check (see `authenticate`). */
+    unconfirmedPrincipal?: AuthenticatedPrincipal;
   }
+}
+
+export interface AuthenticateOptions {
+  /**
+   * The handler checks that the session is live inside its own first query (joined with what it
+   * reads), saving a round trip on a hot path. The token is verified here as always; the handler
+   * reads the claims with `unconfirmedPrincipalOf` and answers `sessionEnded()` when its query
+   * finds no live session. `principalOf` refuses to serve an unconfirmed principal.
+   */
+  sessionCheckedByHandler?: boolean;
 }
 
 export async function registerJwt(app: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -72,8 +84,17 @@ const TOKEN_ERRORS: Record<string, string> = {
 export const isUuid = (value: unknown): value is string =>
   typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 
+/** The refusal of a token whose session has ended (signed out, refresh token reused, erased). */
+export const sessionEnded = () => unauthorized('The access token was revoked: its session has ended.');
+
 /** Bearer token from the Authorization header only: tokens in URLs end up in logs and histories. */
-export async function authenticate(app: FastifyInstance, ctx: AppContext, request: FastifyRequest, required: Principal): Promise<void> {
+export async function authenticate(
+  app: FastifyInstance,
+  ctx: AppContext,
+  request: FastifyRequest,
+  required: Principal,
+  options: AuthenticateOptions = {},
+): Promise<void> {
   const header = request.headers.authorization;
   if (!header) throw unauthorized('This operation needs an access token: send "Authorization: Bearer <token>".');
   const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
@@ -93,10 +114,23 @@ export async function authenticate(app: FastifyInstance, ctx: AppContext, reques
   if (claims.kind !== required) {
     throw new ProblemError('wrong-principal', `This operation needs a ${required}'s token; this is a ${claims.kind}'s token.`);
   }
-  if (!(await isSessionLive(ctx.db, claims.sid, claims.kind, claims.sub))) {
-    throw unauthorized('The access token was revoked: its session has ended.');
+  const principal = { kind: claims.kind, id: claims.sub, sessionId: claims.sid };
+  if (options.sessionCheckedByHandler) {
+    request.unconfirmedPrincipal = principal;
+    return;
   }
-  request.principal = { kind: claims.kind, id: claims.sub, sessionId: claims.sid };
+  if (!(await isSessionLive(ctx.db, claims.sid, claims.kind, claims.sub))) throw sessionEnded();
+  request.principal = principal;
+}
+
+/**
+ * The verified claims of a route whose handler checks the session itself. Its first query must
+ * require a live session (`sessions.id = sessionId`, of this principal, not revoked, not expired)
+ * and answer `sessionEnded()` when there is none, before anything else is decided.
+ */
+export function unconfirmedPrincipalOf(request: FastifyRequest): AuthenticatedPrincipal {
+  if (!request.unconfirmedPrincipal) throw new Error('unconfirmedPrincipalOf called on a route whose session is checked by the binder');
+  return request.unconfirmedPrincipal;
 }
 
 /** The authenticated principal of a route that declared one (the binder guarantees it). */

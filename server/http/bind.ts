@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { ProblemError } from '../errors.js';
 import type { operations } from '../generated/openapi.js';
 import { findNonXmlCharacter, fromXml } from '../xml/index.js';
-import { authenticate } from './auth.js';
+import { authenticate, type AuthenticateOptions } from './auth.js';
 import type { Operation } from './contract.js';
 import { isJsonMediaType, isXmlMediaType, requestMediaType } from './negotiate.js';
 import { xmlRootFor } from './representations.js';
@@ -18,6 +18,14 @@ declare module 'fastify' {
 export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 export type Handlers = Partial<Record<OperationId, Handler>>;
 
+/** Per-operation additions to the route the spec defines. */
+export interface OperationExtras extends Pick<RouteOptions, 'config'> {
+  /** The handler checks the token's session in its own query (see `AuthenticateOptions`). */
+  sessionCheckedByHandler?: boolean;
+  /** Headers every answer of the operation carries, problems included (set before anything runs). */
+  responseHeaders?: Record<string, string>;
+}
+
 /** Operations answered by a plugin rather than a handler of ours. */
 const SERVED_BY_PLUGINS = new Set<string>(['getDocs']);
 
@@ -30,7 +38,7 @@ export function bindOperations(
   app: FastifyInstance,
   ctx: AppContext,
   handlers: Handlers,
-  extras: Partial<Record<OperationId, Pick<RouteOptions, 'config'>>> = {},
+  extras: Partial<Record<OperationId, OperationExtras>> = {},
 ): void {
   const bound = new Set<string>();
   for (const op of ctx.contract.operations) {
@@ -38,9 +46,9 @@ export function bindOperations(
     const handler = handlers[op.operationId as OperationId];
     if (!handler) throw new Error(`openapi.yaml operation ${op.operationId} has no handler`);
     bound.add(op.operationId);
-    const route = routeFor(app, ctx, op, handler);
     const extra = extras[op.operationId as OperationId];
-    app.route(extra ? { ...route, config: { ...route.config, ...extra.config } } : route);
+    const route = routeFor(app, ctx, op, handler, { sessionCheckedByHandler: extra?.sessionCheckedByHandler === true }, extra?.responseHeaders);
+    app.route(extra?.config ? { ...route, config: { ...route.config, ...extra.config } } : route);
   }
   const unknown = Object.keys(handlers).filter((id) => !bound.has(id));
   if (unknown.length) throw new Error(`handlers without an operation in openapi.yaml: ${unknown.join(', ')}`);
@@ -59,7 +67,14 @@ function parameterSchema(op: Operation, location: 'path' | 'query' | 'header') {
   };
 }
 
-function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler: Handler): RouteOptions {
+function routeFor(
+  app: FastifyInstance,
+  ctx: AppContext,
+  op: Operation,
+  handler: Handler,
+  authOptions: AuthenticateOptions,
+  responseHeaders: Record<string, string> | undefined,
+): RouteOptions {
   const body = op.requestBody;
   const acceptedTypes = body ? Object.keys(body.content) : [];
   const schema: Record<string, unknown> = {
@@ -82,12 +97,14 @@ function routeFor(app: FastifyInstance, ctx: AppContext, op: Operation, handler:
     url: op.routePath,
     schema,
     config: { operationId: op.operationId },
-    onRequest: op.principal
-      ? async (request) => {
-          if (op.principalOptional && request.headers.authorization === undefined) return;
-          await ctx.inFlight.track(authenticate(app, ctx, request, op.principal as NonNullable<Operation['principal']>));
-        }
-      : undefined,
+    onRequest:
+      op.principal || responseHeaders
+        ? async (request, reply) => {
+            if (responseHeaders) reply.headers(responseHeaders);
+            if (!op.principal || (op.principalOptional && request.headers.authorization === undefined)) return;
+            await ctx.inFlight.track(authenticate(app, ctx, request, op.principal, authOptions));
+          }
+        : undefined,
     preValidation: body
       ? async (request) => {
           const type = requestMediaType(request);

@@ -3,7 +3,9 @@ import type { Database } from '../db/schema.js';
 import { notFound } from '../errors.js';
 import { getPerson } from './accounts.js';
 import { eventView, type EventView } from './events.js';
+import { allFeedLinksForPerson } from './feed-links.js';
 import { needView, type NeedView } from './needs.js';
+import { allOffersForPerson } from './offers.js';
 import { getProfile } from './profile.js';
 import { accessLog, listReceipts, listSubscriptions } from './subscriptions.js';
 
@@ -19,6 +21,8 @@ export interface PersonExport {
   subscriptions: unknown[];
   accessLog: unknown[];
   receipts: unknown[];
+  offers: unknown[];
+  feedLinks: unknown[];
 }
 
 const EVERYTHING = 1_000_000;
@@ -41,6 +45,8 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
     const subscriptions = await listSubscriptions(trx, { personId }, { limit: EVERYTHING });
     const reads = await accessLog(trx, personId, { limit: EVERYTHING });
     const receipts = await listReceipts(trx, personId, { limit: EVERYTHING });
+    const offers = await allOffersForPerson(trx, personId);
+    const feedLinks = await allFeedLinksForPerson(trx, personId);
     return {
       format: 'proffer-export/1',
       exportedAt: new Date().toISOString(),
@@ -58,6 +64,8 @@ export async function exportPerson(db: Kysely<Database>, personId: string): Prom
       subscriptions: subscriptions.items,
       accessLog: reads.items.reverse(),
       receipts: receipts.items.reverse(),
+      offers,
+      feedLinks,
     };
   });
 }

@@ -191,9 +191,21 @@ beforeAll(async () => {
   // The owner has something to lose: a profile and a need, named in the paths of the requests.
   const profile = await server.request({ method: 'PUT', url: '/v1/me/profile', headers: owner.auth, payload: { name: { given: 'Ada' }, locale: 'en-GB' } });
   expect(profile.statusCode).toBe(200);
-  const need = await server.request({ method: 'POST', url: '/v1/me/needs', headers: owner.auth, payload: { title: 'A road bike', category: 'sports/cycling' } });
+  const need = await server.request({ method: 'POST', url: '/v1/me/needs', headers: owner.auth, payload: { title: 'A road bike', category: 'sports/cycling', visibility: 'public' } });
   expect(need.statusCode).toBe(201);
   ownerNeedId = need.json().id;
+  // The need is cast publicly and the owner vendor answered it, so offer paths name a real offer.
+  const intents = await server.request({ method: 'GET', url: '/v1/intents?format=json' });
+  expect(intents.statusCode, intents.body).toBe(200);
+  const ownerIntentId: string = intents.json().items[0]._proffer.id;
+  const offer = await server.request({
+    method: 'POST',
+    url: `/v1/intents/${ownerIntentId}/offers`,
+    headers: ownerVendor.auth,
+    payload: { message: 'A road bike for you', request: { fields: [{ path: 'name', purpose: 'fulfillment', required: true, retentionDays: 30 }] } },
+  });
+  expect(offer.statusCode, offer.body).toBe(201);
+  const ownerOfferId: string = offer.json().id;
   // A subscription between the owner and the owner vendor, so both sides' subscription paths name a real one.
   const subscription = await server.request({
     method: 'POST',
@@ -205,6 +217,14 @@ beforeAll(async () => {
   const ownerSubscriptionId: string = subscription.json().id;
   const approved = await server.request({ method: 'POST', url: `/v1/me/subscriptions/${ownerSubscriptionId}/approve`, headers: owner.auth });
   expect(approved.statusCode, approved.body).toBe(200);
+  // Its webhook (a public address: registration checks it, and no dispatcher runs here to call it).
+  const webhook = await server.request({
+    method: 'PUT',
+    url: `/v1/subscriptions/${ownerSubscriptionId}/webhook`,
+    headers: ownerVendor.auth,
+    payload: { url: 'https://93.184.216.34/proffer-hook' },
+  });
+  expect(webhook.statusCode, webhook.body).toBe(201);
 
   const revokedPerson = await server.person();
   const erased = await server.person();
@@ -225,7 +245,7 @@ beforeAll(async () => {
     revokedToken: await revokedTokenOf(async () => revokedPerson),
     wrongPrincipalToken: ownerVendor.accessToken,
     goneToken: erasedSecondSession.json().access_token,
-    pathValues: { needId: ownerNeedId, subscriptionId: ownerSubscriptionId },
+    pathValues: { needId: ownerNeedId, subscriptionId: ownerSubscriptionId, offerId: ownerOfferId },
   };
   fixtures.vendor = {
     token: ownerVendor.accessToken,
@@ -234,7 +254,7 @@ beforeAll(async () => {
     basic: basicOf(ownerVendor.clientId, ownerVendor.clientSecret),
     revokedToken: await revokedTokenOf(() => server.vendor('Revoked Vendor')),
     wrongPrincipalToken: owner.accessToken,
-    pathValues: { subscriptionId: ownerSubscriptionId },
+    pathValues: { subscriptionId: ownerSubscriptionId, offerId: ownerOfferId, intentId: ownerIntentId },
   };
   // The erased person's first session is gone too.
   expect((await server.request({ method: 'GET', url: '/v1/me', headers: erased.auth })).statusCode).toBe(401);

@@ -108,6 +108,13 @@ describe('npm start', () => {
     // The shop's read: exactly name and the home address, nothing else of the profile.
     expect(out).toContain('{"name":{"given":"Ada","family":"Lovelace"},"addresses":{"home":');
     expect(out).toMatch(/"what":"profile","fields":\["name","addresses.home"\]/);
+    // The shop's feed carries the granted change and revalidates; the capability link serves the
+    // same feed as JSON Feed, and dies with the grant.
+    expect(out).toMatch(/<feed xmlns="http:\/\/www.w3.org\/2005\/Atom"[^>]*>[\s\S]*urn:proffer:subscription:/);
+    expect(out).toContain('revalidated: 304');
+    expect(out).toContain('"version":"https://jsonfeed.org/version/1.1"');
+    expect(out).toMatch(/"what":"feed-link"/);
+    expect(out).toContain('link after revoke: 404');
     expect(out).toContain('"type":"https://proffer.dev/problems/grant-inactive"');
     expect(out).toContain('"format":"proffer-export/1"');
     expect(out).not.toContain('"status":500');

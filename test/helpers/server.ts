@@ -7,6 +7,9 @@ import { buildApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { createContext, type AppContext } from '../../server/context.js';
 import { openDatabase, type DatabaseHandle } from '../../server/db/database.js';
+import { Dispatcher } from '../../server/push/dispatcher.js';
+import { Proffer, type PersonClient, type VendorClient } from '../../clients/sdk/index.js';
+import { injectFetch } from './inject-fetch.js';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 
@@ -14,7 +17,9 @@ export interface TestServer {
   app: FastifyInstance;
   ctx: AppContext;
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
-  /** Signs a person up and logs in: their handle, id and tokens. */
+  /** The SDK, bound to this app (its fetch is `app.inject`): what person() and vendor() go through. */
+  sdk: Proffer;
+  /** Signs a person up and logs in (through the SDK): their handle, id, tokens and SDK client. */
   person(handle?: string): Promise<TestPerson>;
   vendor(name?: string): Promise<TestVendor>;
   close(): Promise<void>;
@@ -26,6 +31,8 @@ export interface TestPerson {
   accessToken: string;
   refreshToken: string;
   auth: { authorization: string };
+  /** The SDK's client of this person (renews its own tokens; `accessToken` above is the first one). */
+  client: PersonClient;
 }
 
 export interface TestVendor {
@@ -35,6 +42,7 @@ export interface TestVendor {
   accessToken: string;
   refreshToken: string;
   auth: { authorization: string };
+  client: VendorClient;
 }
 
 let handleCounter = 0;
@@ -65,10 +73,12 @@ export async function openTestDatabase(): Promise<{ database: DatabaseHandle; dr
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ PORT: '0', PROFFER_KDF_COST: '10', PROFFER_PUBLIC_URL: 'http://proffer.test', PROFFER_LOG_LEVEL: 'silent', ...overrides });
+  // Public intents show at once in tests (test/api/intents.test.ts turns batching on where it tests it).
+  return loadConfig({ PORT: '0', PROFFER_KDF_COST: '10', PROFFER_PUBLIC_URL: 'http://proffer.test', PROFFER_LOG_LEVEL: 'silent', PROFFER_INTENT_BATCHING: 'false', ...overrides });
 }
 
-export async function startTestServer(options: { env?: Record<string, string>; logLines?: string[] } = {}): Promise<TestServer> {
+/** `worker`: also run the webhook dispatcher (as `npm start` does); close() stops it. */
+export async function startTestServer(options: { env?: Record<string, string>; logLines?: string[]; worker?: boolean } = {}): Promise<TestServer> {
   const { database, drop } = await openTestDatabase();
   const ctx = await createContext(testConfig(options.env), { database, validateResponses: true });
   const lines = options.logLines;
@@ -76,47 +86,37 @@ export async function startTestServer(options: { env?: Record<string, string>; l
     logger: lines ? { level: 'trace', stream: { write: (line: string) => void lines.push(line) } } : false,
   });
   await app.ready();
+  const dispatcher = options.worker ? new Dispatcher(ctx, app.log) : undefined;
+  dispatcher?.start();
 
   const request = (opts: InjectOptions) => app.inject(opts);
 
+  // Every test file signs its people and vendors up through the SDK, so every run exercises it.
+  const sdk = new Proffer({ baseUrl: ctx.config.publicUrl, fetch: injectFetch(app) });
+
   const person = async (handle = uniqueHandle()): Promise<TestPerson> => {
-    const signUp = await request({ method: 'POST', url: '/v1/people', payload: { handle, password: TEST_PASSWORD } });
-    if (signUp.statusCode !== 201) throw new Error(`sign-up failed: ${signUp.body}`);
-    const token = await request({
-      method: 'POST',
-      url: '/v1/token',
-      payload: { grant_type: 'password', username: handle, password: TEST_PASSWORD },
-    });
-    if (token.statusCode !== 200) throw new Error(`login failed: ${token.body}`);
-    const { access_token, refresh_token } = token.json();
-    return { id: signUp.json().id, handle, accessToken: access_token, refreshToken: refresh_token, auth: { authorization: `Bearer ${access_token}` } };
+    const { id } = await sdk.signUp({ handle, password: TEST_PASSWORD });
+    const client = await sdk.loginPerson(handle, TEST_PASSWORD);
+    const { accessToken, refreshToken } = client.tokens;
+    return { id, handle, accessToken, refreshToken, auth: { authorization: `Bearer ${accessToken}` }, client };
   };
 
   const vendor = async (name = 'Test Vendor'): Promise<TestVendor> => {
-    const registered = await request({
-      method: 'POST',
-      url: '/v1/vendors',
-      payload: { name, homepage: 'https://vendor.example', contact: 'privacy@vendor.example' },
-    });
-    if (registered.statusCode !== 201) throw new Error(`vendor registration failed: ${registered.body}`);
-    const { id, client_id, client_secret } = registered.json();
-    const token = await request({
-      method: 'POST',
-      url: '/v1/token',
-      payload: { grant_type: 'client_credentials', client_id, client_secret },
-    });
-    if (token.statusCode !== 200) throw new Error(`vendor login failed: ${token.body}`);
-    const { access_token, refresh_token } = token.json();
-    return { id, clientId: client_id, clientSecret: client_secret, accessToken: access_token, refreshToken: refresh_token, auth: { authorization: `Bearer ${access_token}` } };
+    const { id, client_id, client_secret } = await sdk.registerVendor({ name, homepage: 'https://vendor.example', contact: 'privacy@vendor.example' });
+    const client = await sdk.loginVendor(client_id, client_secret);
+    const { accessToken, refreshToken } = client.tokens;
+    return { id, clientId: client_id, clientSecret: client_secret, accessToken, refreshToken, auth: { authorization: `Bearer ${accessToken}` }, client };
   };
 
   return {
     app,
     ctx,
     request,
+    sdk,
     person,
     vendor,
     close: async () => {
+      await dispatcher?.stop(2_000);
       await app.close();
       await ctx.close();
       await drop();

@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import type { Database } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { decodePosition, encodePosition, feedSubject, grantedPage, type FeedGrant, type PagePosition } from '../services/vendor-feed.js';
+import { toXml, type SchemaSet } from '../xml/index.js';
+import type { GrantedEvent } from './granted-events.js';
+import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
+
+/** Where a vendor's feed is served: with a token, or through a capability link. */
+export interface FeedAddress {
+  /** The feed's absolute URL, without query. */
+  base: string;
+  /** Renders of different addresses differ (their links do), so they are cached apart. */
+  cacheScope: string;
+  /** Token feeds link profile entries to the granted profile; capability links (no token) do not. */
+  entryLinks: boolean;
+}
+
+export interface PageRequest {
+  format: FeedFormat;
+  limit: number;
+  cursor: string | undefined;
+}
+
+export interface RenderedFeed {
+  body: Buffer;
+  contentType: string;
+  /** Strong: a digest of the body, so the same bytes always carry the same tag, in any process. */
+  etag: string;
+  /** Whole seconds (HTTP dates have no finer precision). */
+  lastModified: Date;
+  /** The same as an HTTP date, formatted once (when absent, format `lastModified`). */
+  lastModifiedHeader?: string;
+}
+
+export const lastModifiedHeader = (rendered: RenderedFeed) => rendered.lastModifiedHeader ?? rendered.lastModified.toUTCString();
+
+/**
+ * A render of an event is an Event (schemas/event.json), the same shape as in the person's own
+ * feed, but with only what the grant shows: the profile redacted, `changed` filtered.
+ */
+export function entryContent(event: GrantedEvent): Record<string, unknown> {
+  const common = { id: event.eventId, kind: event.kind };
+  const timing = { version: event.version, createdAt: event.at.toISOString() };
+  switch (event.kind) {
+    case 'profile.updated':
+      return { ...common, subject: 'profile', ...timing, changed: event.changed, profile: event.profile };
+    case 'need.deleted':
+      return { ...common, subject: event.need.id, ...timing, category: event.need.category };
+    default:
+      return { ...common, subject: String(event.need.id), ...timing, need: event.need };
+  }
+}
+
+const MAX_LISTED_PATHS = 5;
+
+/** Titles and summaries say only what the grant shows (never the names of fields it hides). */
+function describe(event: GrantedEvent): { title: string; summary: string } {
+  switch (event.kind) {
+    case 'profile.updated': {
+      const listed =
+        event.changed.slice(0, MAX_LISTED_PATHS).join(', ') + (event.changed.length > MAX_LISTED_PATHS ? ` and ${event.changed.length - MAX_LISTED_PATHS} more` : '');
+      return { title: `Profile updated: ${listed}`, summary: `Profile version ${event.version}: ${listed} changed.` };
+    }
+    case 'need.created':
+      return { title: `New need: ${String(event.need.title ?? '')}`, summary: `A need was added in ${String(event.need.category)} (${String(event.need.status ?? 'open')}).` };
+    case 'need.updated':
+      return { title: `Need updated: ${String(event.need.title ?? '')}`, summary: `The need is now at version ${event.version} (${String(event.need.status ?? '')}).` };
+    case 'need.deleted':
+      return { title: 'Need deleted', summary: `A need in ${event.need.category} was deleted.` };
+  }
+}
+
+/**
+ * A render whose person changed something less than this long ago is kept only until then:
+ * events are numbered when written but become visible when committed, so for a moment an older
+ * number may still appear below a newer one. After that, renders are kept until evicted.
+ */
+const SETTLE_MS = 10_000;
+/** Bumped when the rendering changes, so no tag of an older rendering is ever answered 304. */
+const RENDERING = 'v1';
+
+/**
+ * The vendor's feed, rendered once per (address, grant version and scope, data version, format,
+ * page) and kept in a bounded LRU cache: the hot path only looks up the grant and its versions
+ * (one query) and finds the bytes, their ETag and Last-Modified here.
+ */
+export class VendorFeedRenderer {
+  private readonly cache: LRUCache<string, RenderedFeed>;
+  /** Renders under way: concurrent misses of one key wait for one render. */
+  private readonly rendering = new Map<string, Promise<RenderedFeed>>();
+
+  constructor(
+    private readonly deps: { db: Kysely<Database>; publicUrl: string; xmlSchemas: SchemaSet; maxBytes: number },
+  ) {
+    this.cache = new LRUCache<string, RenderedFeed>({
+      maxSize: deps.maxBytes,
+      sizeCalculation: (value, key) => value.body.length + key.length * 2 + 256,
+    });
+  }
+
+  async page(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedFeed> {
+    const key = [
+      address.cacheScope,
+      grant.subscriptionId,
+      grant.grantVersion,
+      grant.fieldsJson,
+      grant.categoriesJson,
+      grant.newestEventId,
+      request.format,
+      request.limit,
+      request.cursor ?? '',
+    ].join('\u0000');
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    let pending = this.rendering.get(key);
+    if (!pending) {
+      pending = this.render(grant, address, request).finally(() => this.rendering.delete(key));
+      this.rendering.set(key, pending);
+      const rendered = await pending;
+      const age = grant.newestEventMs === null ? SETTLE_MS : Date.now() - Number(grant.newestEventMs);
+      this.cache.set(key, rendered, { ttl: age < SETTLE_MS ? Math.max(1, SETTLE_MS - age) : 0 });
+      return rendered;
+    }
+    return pending;
+  }
+
+  private async render(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedFeed> {
+    const { db, publicUrl, xmlSchemas } = this.deps;
+    const position = decodePosition(request.cursor);
+    const scope = { fields: JSON.parse(grant.fieldsJson) as string[], categories: JSON.parse(grant.categoriesJson) as string[] };
+    const [page, subject] = await Promise.all([
+      grantedPage(db, grant.personId, scope, position, request.limit),
+      feedSubject(db, grant.personId, grant.subscriptionId),
+    ]);
+    if (!subject) throw notFound('No subscription with this id.');
+
+    const pageUrl = (format: FeedFormat, at: PagePosition) => {
+      const query = new URLSearchParams({ format, limit: String(request.limit) });
+      if (at.kind !== 'newest') query.set('cursor', encodePosition(at));
+      return `${address.base}?${query}`;
+    };
+    const toEntryXml = (content: Record<string, unknown>) => {
+      try {
+        return toXml(content, { root: 'event', schemaRef: 'event.json', schemas: xmlSchemas });
+      } catch {
+        return undefined; // a value XML cannot carry: the entry keeps its JSON only
+      }
+    };
+    const subscription = grant.subscriptionId;
+    const entries: FeedEntry[] = page.entries.map((event) => {
+      const content = entryContent(event);
+      return {
+        id: `urn:proffer:subscription:${subscription}:event:${event.eventId}`,
+        ...describe(event),
+        url: address.entryLinks && event.kind === 'profile.updated' ? `${publicUrl}/v1/subscriptions/${subscription}/profile` : undefined,
+        published: event.at,
+        updated: event.at,
+        data: content,
+        xml: toEntryXml(content),
+      };
+    });
+    // The feed changes when an entry arrives or when the grant changes (a narrowing rewrites old entries).
+    const newest = page.entries[0]?.at.getTime() ?? 0;
+    const updated = new Date(Math.max(newest, Math.floor(Number(grant.grantVersion) / 1000)));
+    const { next, previous } = page;
+    const document: FeedDocument = {
+      id: `urn:proffer:subscription:${subscription}:feed`,
+      title: `${subject.handle} on Proffer, as granted to ${subject.vendorName}`,
+      description: 'Profile changes and needs, each shown as the grant stands now.',
+      author: subject.handle,
+      homeUrl: address.entryLinks ? `${publicUrl}/v1/subscriptions/${subscription}` : publicUrl,
+      selfUrl: (format) => pageUrl(format, position),
+      nextUrl: next ? (format) => pageUrl(format, next) : undefined,
+      previousUrl: previous ? (format) => pageUrl(format, previous) : undefined,
+      firstUrl: position.kind === 'newest' ? undefined : (format) => pageUrl(format, { kind: 'newest' }),
+      updated,
+      entries,
+    };
+    const body = Buffer.from(renderFeed(document, request.format), 'utf8');
+    const digest = createHash('sha256').update(RENDERING).update(body).digest('base64url').slice(0, 32);
+    const lastModified = new Date(Math.floor(updated.getTime() / 1000) * 1000);
+    return {
+      body,
+      contentType: `${FEED_MEDIA_TYPES[request.format]}; charset=utf-8`,
+      etag: `"${digest}"`,
+      lastModified,
+      lastModifiedHeader: lastModified.toUTCString(),
+    };
+  }
+}
+
+/** RFC 9110 §13.1.2 (weak comparison) and §13.1.3: If-Modified-Since only counts without If-None-Match. */
+export function notModified(headers: { 'if-none-match'?: string | undefined; 'if-modified-since'?: string | undefined }, rendered: RenderedFeed): boolean {
+  const ifNoneMatch = headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === rendered.etag);
+  }
+  const ifModifiedSince = headers['if-modified-since'];
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  return !Number.isNaN(since) && rendered.lastModified.getTime() <= since;
+}

@@ -1,0 +1,163 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { ProblemError, notFound } from '../errors.js';
+import type { FeedFormat } from '../feeds/render.js';
+import { lastModifiedHeader, notModified, VendorFeedRenderer, type FeedAddress } from '../feeds/vendor-feed.js';
+import { principalOf, sessionEnded, unconfirmedPrincipalOf } from '../http/auth.js';
+import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
+import { AccessLogWriter } from '../services/access-log-writer.js';
+import { capabilityDigest, deleteFeedLink, feedLinkUrl, listFeedLinks, mintFeedLink, rotateFeedLink } from '../services/feed-links.js';
+import {
+  countLimitedRead,
+  decodePosition,
+  feedGrantForCapability,
+  feedGrantForSession,
+  secondsToNextUtcDay,
+  type FeedGrant,
+} from '../services/vendor-feed.js';
+import { feedFormat } from './me.js';
+
+type ById = { subscriptionId: string };
+type ByLink = ById & { linkId: string };
+type FeedQuery = { format?: FeedFormat; limit: number; cursor?: string };
+
+/**
+ * The vendor's feed checks the token's session in its own single query (with the grant and the
+ * person's data version), and capability links send no referrer anywhere, errors included.
+ */
+export const feedOperationExtras: Partial<Record<OperationId, OperationExtras>> = {
+  readSubscriptionFeed: { sessionCheckedByHandler: true },
+  readFeedByCapability: { responseHeaders: { 'referrer-policy': 'no-referrer' } },
+};
+
+const grantInactive = (status: string) =>
+  new ProblemError('grant-inactive', `This subscription is ${status}: nothing may be read under it.`, { extensions: { subscriptionStatus: status } });
+
+/** Accept headers are few and repeat on every poll: each is negotiated once (a bounded memo). */
+const formatsByAccept = new Map<string, FeedFormat>();
+function formatOf(request: FastifyRequest, requested: FeedFormat | undefined): FeedFormat {
+  if (requested) return requested;
+  const accept = request.headers.accept ?? '';
+  let format = formatsByAccept.get(accept);
+  if (format === undefined) {
+    format = feedFormat(request, undefined);
+    if (formatsByAccept.size >= 256) formatsByAccept.clear();
+    formatsByAccept.set(accept, format);
+  }
+  return format;
+}
+
+/** Unknown, deleted, rotated away or dead with its grant: one answer, so none can be told apart. */
+const noSuchFeed = () => notFound('No feed at this address.');
+
+export function feedHandlers(ctx: AppContext): Handlers {
+  const { publicUrl } = ctx.config;
+  const renderer = new VendorFeedRenderer({ db: ctx.db, publicUrl, xmlSchemas: ctx.contract.xmlSchemas, maxBytes: ctx.config.feedCacheBytes });
+  const accessLog = new AccessLogWriter(ctx.database);
+
+  /**
+   * A page of the feed, for a grant found active: from the render cache, answered 304 with no
+   * further database work when the client has it, otherwise logged (durably) and sent.
+   */
+  const serve = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    grant: FeedGrant,
+    address: FeedAddress,
+    via: { what: 'feed' | 'feed-link'; refused: (status: string) => ProblemError },
+  ) => {
+    const query = request.query as FeedQuery;
+    const format = formatOf(request, query.format);
+    decodePosition(query.cursor); // a forged cursor is a 400 before anything is rendered
+    const page = { format, limit: query.limit, cursor: query.cursor };
+    let rendered = await renderer.page(grant, address, page);
+    reply.header('cache-control', 'private, no-cache').header('vary', 'Accept');
+    if (notModified(request.headers as Record<string, string | undefined>, rendered)) {
+      return reply.code(304).header('etag', rendered.etag).header('last-modified', lastModifiedHeader(rendered)).send();
+    }
+
+    if (request.method === 'HEAD') {
+      // Headers only: nothing is disclosed, so nothing is logged or counted (like a 304).
+    } else if (grant.maxReadsPerDay !== null) {
+      const counted = await countLimitedRead(ctx.db, grant, { what: via.what, address: request.ip });
+      if (counted.outcome === 'refused') throw via.refused(counted.status);
+      if (counted.outcome === 'limited') {
+        throw new ProblemError('read-limit', `The person's terms allow ${counted.limit} reads a day under this grant; try again tomorrow (UTC).`, {
+          headers: { 'retry-after': String(secondsToNextUtcDay()) },
+        });
+      }
+      // The grant changed between the first look and the lock: serve what was counted and logged.
+      if (counted.fieldsJson !== grant.fieldsJson || counted.categoriesJson !== grant.categoriesJson || counted.grantVersion !== grant.grantVersion) {
+        const { fieldsJson, categoriesJson, grantVersion } = counted;
+        rendered = await renderer.page({ ...grant, fieldsJson, categoriesJson, grantVersion }, address, page);
+      }
+    } else {
+      try {
+        await accessLog.write({
+          personId: grant.personId,
+          subscriptionId: grant.subscriptionId,
+          vendorId: grant.vendorId,
+          what: via.what,
+          fieldsJson: grant.fieldsJson,
+          address: request.ip,
+          at: new Date(),
+        });
+      } catch (error) {
+        request.log.warn({ err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'access log write failed; read refused');
+        throw new ProblemError('unavailable', "This read could not be recorded in the person's access log, so it was not served. Try again shortly.", {
+          headers: { 'retry-after': '5' },
+        });
+      }
+    }
+    return reply.code(200).type(rendered.contentType).header('etag', rendered.etag).header('last-modified', lastModifiedHeader(rendered)).send(rendered.body);
+  };
+
+  return {
+    readSubscriptionFeed: async (request, reply) => {
+      const principal = unconfirmedPrincipalOf(request);
+      const { subscriptionId } = request.params as ById;
+      const found = await feedGrantForSession(ctx.database, { sessionId: principal.sessionId, vendorId: principal.id }, subscriptionId);
+      if (found.session === 'ended') throw sessionEnded();
+      if (!found.grant) throw notFound('No subscription with this id.');
+      if (found.grant.status !== 'active') throw grantInactive(found.grant.status);
+      const address = { base: `${publicUrl}/v1/subscriptions/${subscriptionId}/feed`, cacheScope: 'token', entryLinks: true };
+      return serve(request, reply, found.grant, address, { what: 'feed', refused: grantInactive });
+    },
+
+    readFeedByCapability: async (request, reply) => {
+      const { capability } = request.params as { capability: string };
+      const digest = capabilityDigest(capability);
+      const grant = await feedGrantForCapability(ctx.database, digest);
+      if (grant?.status !== 'active') throw noSuchFeed();
+      // Keyed by the digest: a rotated link's renders (whose links carry the old URL) are never served.
+      const address = { base: feedLinkUrl(publicUrl, capability), cacheScope: `link:${digest}`, entryLinks: false };
+      return serve(request, reply, grant, address, { what: 'feed-link', refused: noSuchFeed });
+    },
+
+    createFeedLink: async (request, reply) =>
+      reply.code(201).send(await mintFeedLink(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, publicUrl)),
+
+    listFeedLinks: async (request, reply) =>
+      reply.send(await listFeedLinks(ctx.db, { vendorId: principalOf(request).id }, (request.params as ById).subscriptionId)),
+
+    deleteFeedLink: async (request, reply) => {
+      const { subscriptionId, linkId } = request.params as ByLink;
+      await deleteFeedLink(ctx.db, { vendorId: principalOf(request).id }, subscriptionId, linkId);
+      return reply.code(204).send();
+    },
+
+    listMyFeedLinks: async (request, reply) =>
+      reply.send(await listFeedLinks(ctx.db, { personId: principalOf(request).id }, (request.params as ById).subscriptionId)),
+
+    rotateMyFeedLink: async (request, reply) => {
+      const { subscriptionId, linkId } = request.params as ByLink;
+      return reply.send(await rotateFeedLink(ctx.db, principalOf(request).id, subscriptionId, linkId, publicUrl));
+    },
+
+    deleteMyFeedLink: async (request, reply) => {
+      const { subscriptionId, linkId } = request.params as ByLink;
+      await deleteFeedLink(ctx.db, { personId: principalOf(request).id }, subscriptionId, linkId);
+      return reply.code(204).send();
+    },
+  };
+}

@@ -1,6 +1,6 @@
 // Child processes of a benchmark run, and the clean-up that must happen however the run ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -187,4 +187,49 @@ export function resetPeakMemory(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Clock ticks per second of /proc's CPU times: 100 on every Linux this runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+interface ProcStat {
+  ppid: number;
+  /** Seconds of CPU: its own (user + system), and its waited-for children's. */
+  own: number;
+  children: number;
+}
+
+function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name is in parentheses and may hold spaces: fields are counted after its end.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const tick = (i: number) => Number(fields[i] ?? NaN) / CLOCK_TICKS;
+  // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+  return { ppid: Number(fields[1]), own: tick(11) + tick(12), children: tick(13) + tick(14) };
+}
+
+/** CPU seconds used by one process (threads included, as PGlite's and libuv's are). */
+export function cpuSecondsOf(pid: number): number {
+  return procStat(pid)?.own ?? NaN;
+}
+
+/**
+ * CPU seconds used by a process and its children, those still running and those it has waited
+ * for: for a PostgreSQL server, the postmaster and every backend, past or present.
+ */
+export function treeCpuSeconds(root: number): number {
+  const stat = procStat(root);
+  if (!stat) return NaN;
+  let total = stat.own + stat.children;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = procStat(Number(entry));
+    if (child?.ppid === root) total += child.own + child.children;
+  }
+  return total;
 }

@@ -107,3 +107,92 @@ export async function seedPerson(base: string, options: { changes?: number } = {
   if (!profileEtag) throw new Error('GET /v1/me/profile answered no ETag');
   return { handle, profileEtag, bearer };
 }
+
+/** The categories of the benchmark person's needs that the vendor's grant covers (3 of the 5). */
+const GRANTED_CATEGORIES = ['sports/cycling', 'books', 'home'];
+
+/** A vendor subscribed to the benchmark person, as a shop would be: a grant of part of the profile and needs. */
+export interface BenchSubscription {
+  id: string;
+  /** Logs the vendor in afresh (client credentials): a token that lives PROFFER_ACCESS_TOKEN_TTL from now. */
+  bearer(): Promise<string>;
+}
+
+/**
+ * The person's terms permit contact details, addresses, preferences and three need categories to
+ * any vendor, automatically; a vendor registers and subscribes to them (active at once). Of the
+ * person's 51 events (the profile, then 50 changes) the grant covers 29 (the profile, 13 of the 25
+ * profile changes, 15 of the 25 need changes), so a page of 20 entries skips about one event in
+ * three, as a real feed would.
+ */
+export async function seedSubscription(base: string, person: BenchPerson): Promise<BenchSubscription> {
+  const personAuth = { authorization: await person.bearer() };
+  const { text: termsText } = await call(base, 'PUT', '/v1/me/terms', {
+    headers: personAuth,
+    json: {
+      title: 'Shops may have what delivery takes',
+      rules: [{ id: 'shops', effect: 'permit', fields: ['name', 'emails', 'addresses', 'preferences'], needs: { categories: GRANTED_CATEGORIES } }],
+    },
+  });
+  const termsVersion = (JSON.parse(termsText) as { version: number }).version;
+
+  const { text: vendorText } = await call(base, 'POST', '/v1/vendors', {
+    json: { name: 'Velo Lyon', homepage: 'https://velo-lyon.example', contact: 'privacy@velo-lyon.example' },
+    expect: 201,
+  });
+  const { client_id, client_secret } = JSON.parse(vendorText) as { client_id: string; client_secret: string };
+  const bearer = async () => {
+    const { text } = await call(base, 'POST', '/v1/token', { json: { grant_type: 'client_credentials', client_id, client_secret } });
+    return `Bearer ${(JSON.parse(text) as { access_token: string }).access_token}`;
+  };
+  const fields = ['name', 'emails', 'addresses', 'preferences'].map((path) => ({ path, purpose: 'fulfillment', required: true, retentionDays: 90 }));
+  const { text } = await call(base, 'POST', '/v1/subscriptions', {
+    headers: { authorization: await bearer() },
+    expect: 201,
+    json: {
+      person: person.handle,
+      fields,
+      needs: { categories: GRANTED_CATEGORIES, purpose: 'offers', retentionDays: 90 },
+      accepts: { termsVersion, duties: { noThirdPartySharing: true, noProfiling: true, deleteOnRevoke: true } },
+    },
+  });
+  const subscription = JSON.parse(text) as { id: string; status: string };
+  if (subscription.status !== 'active') throw new Error(`the benchmark subscription is ${subscription.status}, not active`);
+  return { id: subscription.id, bearer };
+}
+
+/** Public open needs of several people, for the public intent feed: `people` × `perPerson` intents. */
+export async function seedIntents(base: string, options: { people?: number; perPerson?: number } = {}): Promise<void> {
+  const people = options.people ?? 5;
+  const perPerson = options.perPerson ?? 12;
+  for (let n = 0; n < people; n++) {
+    const handle = `bench-intents-${process.pid}-${Date.now().toString(36)}-${n}`;
+    await call(base, 'POST', '/v1/people', { json: { handle, password: BENCH_PASSWORD }, expect: 201 });
+    const { text } = await call(base, 'POST', '/v1/token', { json: { grant_type: 'password', username: handle, password: BENCH_PASSWORD } });
+    const auth = { authorization: `Bearer ${(JSON.parse(text) as { access_token: string }).access_token}` };
+    for (let k = 0; k < perPerson; k++) {
+      await call(base, 'POST', '/v1/me/needs', {
+        headers: auth,
+        expect: 201,
+        json: {
+          title: `Looking for item ${n}-${k}: good condition, fair price`,
+          description: 'Collected in person or delivered; photos welcome.',
+          category: CATEGORIES[(n + k) % CATEGORIES.length],
+          quantity: 1 + (k % 3),
+          budget: { min: 10 * k, max: 100 + 10 * k, currency: 'EUR' },
+          location: { locality: k % 2 === 0 ? 'Lyon' : 'Paris', country: 'FR' },
+          wantedBy: '2099-03-01',
+          visibility: 'public',
+        },
+      });
+    }
+  }
+}
+
+/** The ETag a conditional request would send: the one of the current representation. */
+export async function currentEtag(base: string, path: string, headers: Record<string, string>): Promise<string> {
+  const response = await call(base, 'GET', path, { headers });
+  const etag = response.headers.get('etag');
+  if (!etag) throw new Error(`GET ${path} answered no ETag`);
+  return etag;
+}

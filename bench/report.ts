@@ -1,5 +1,5 @@
 // Printing a run: one line per scenario as it ends, then a table and the same as Markdown.
-import { BASELINES } from './scenarios.js';
+import { BASELINES, SCENARIOS } from './scenarios.js';
 
 export interface Measurement {
   database: string;
@@ -16,6 +16,13 @@ export interface Measurement {
   bytesPerResponse: number;
   /** MiB: the server process's VmHWM after the scenario (warm-up included). */
   peakRss: number;
+  /**
+   * Microseconds of CPU per response over the measured period: the server process (PGlite
+   * included), PostgreSQL's processes (NaN on PGlite, or for a DATABASE_URL server), and the
+   * load generator (autocannon, in the bench process). Unlike requests per second, these hardly
+   * move when other work shares the machine.
+   */
+  cpuPerRequest: { server: number; database: number; client: number };
 }
 
 export interface ServerStart {
@@ -50,20 +57,33 @@ function ratio(rows: Measurement[], row: Measurement, baseline: string): string 
   return base && base.requestsPerSecond > 0 ? fixed(row.requestsPerSecond / base.requestsPerSecond, 2) : '—';
 }
 
+/** Server-side CPU per response (server + database; the database counts as 0 where unmeasured). */
+const serverSideCpu = (m: Measurement) => m.cpuPerRequest.server + (Number.isFinite(m.cpuPerRequest.database) ? m.cpuPerRequest.database : 0);
+
+/** bare-lookup's server-side CPU per response over this one's: 1.00 is as cheap as the ceiling. */
+function cpuRatio(rows: Measurement[], row: Measurement): string {
+  const base = rows.find((r) => r.database === row.database && r.scenario === BASELINES[1]);
+  return base ? fixed(serverSideCpu(base) / serverSideCpu(row), 2) : '—';
+}
+
 export function scenarioLine(m: Measurement): string {
   return [
     m.database.padEnd(9),
-    m.scenario.padEnd(13),
+    m.scenario.padEnd(16),
     `${thousands(m.requestsPerSecond).padStart(7)} req/s`,
     `p50 ${fixed(m.p50, 1).padStart(6)} ms`,
     `p99 ${fixed(m.p99, 1).padStart(6)} ms`,
     `non-2xx/3xx ${m.bad}`,
     `${thousands(m.bytesPerResponse).padStart(6)} B/resp`,
     `peak RSS ${fixed(m.peakRss, 0)} MiB`,
+    `CPU µs/resp server ${fixed(m.cpuPerRequest.server, 0)} db ${fixed(m.cpuPerRequest.database, 0)} client ${fixed(m.cpuPerRequest.client, 0)}`,
   ].join('  ');
 }
 
-const HEADER = ['database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'bytes/resp', 'peak RSS MiB', '÷ bare', `÷ ${BASELINES[1]}`];
+const HEADER = [
+  'database', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'bytes/resp', 'peak RSS MiB', '÷ bare', `÷ ${BASELINES[1]}`,
+  'CPU µs/resp server', 'db', 'client', `${BASELINES[1]} CPU ÷ this`,
+];
 
 function cells(rows: Measurement[]): string[][] {
   return rows.map((m) => [
@@ -77,7 +97,55 @@ function cells(rows: Measurement[]): string[][] {
     fixed(m.peakRss, 0),
     ratio(rows, m, BASELINES[0]),
     ratio(rows, m, BASELINES[1]),
+    fixed(m.cpuPerRequest.server, 0),
+    fixed(m.cpuPerRequest.database, 0),
+    fixed(m.cpuPerRequest.client, 0),
+    cpuRatio(rows, m),
   ]);
+}
+
+/** The database targets are judged on: PGlite runs every query on the server's own thread. */
+export const TARGET_DATABASE = 'postgres';
+
+export interface Verdict {
+  scenario: string;
+  ratio: number;
+  p99: number;
+  wanted: { ratio: number; p99Ms: number };
+  met: boolean;
+  /** The same ratio in server-side CPU per response (informative: robust to a busy machine). */
+  cpuRatio: number;
+}
+
+/** Each scenario with a target, measured on PostgreSQL: its ratio to bare-lookup and p99 against the target. */
+export function verdicts(rows: Measurement[]): Verdict[] {
+  const ceiling = rows.find((r) => r.database === TARGET_DATABASE && r.scenario === BASELINES[1]);
+  const out: Verdict[] = [];
+  for (const row of rows) {
+    const target = SCENARIOS.find((s) => s.name === row.scenario)?.target;
+    if (!target || row.database !== TARGET_DATABASE || !ceiling || !(ceiling.requestsPerSecond > 0)) continue;
+    const ratio = row.requestsPerSecond / ceiling.requestsPerSecond;
+    out.push({
+      scenario: row.scenario,
+      ratio,
+      p99: row.p99,
+      wanted: target,
+      met: ratio >= target.ratio && row.p99 < target.p99Ms,
+      cpuRatio: serverSideCpu(ceiling) / serverSideCpu(row),
+    });
+  }
+  return out;
+}
+
+function verdictLines(rows: Measurement[]): string[] {
+  const list = verdicts(rows);
+  if (list.length === 0) return [];
+  return [
+    `Targets on ${TARGET_DATABASE} (÷ ${BASELINES[1]} of the same run, p99 at the run's connections):`,
+    ...list.map((v) =>
+      `  ${v.scenario.padEnd(16)} ${fixed(v.ratio, 2)} (wanted >= ${fixed(v.wanted.ratio, 2)}), p99 ${fixed(v.p99, 1)} ms (wanted < ${v.wanted.p99Ms}): ${v.met ? 'met' : 'MISSED'}` +
+        `  (server-side CPU ratio ${fixed(v.cpuRatio, 2)})`),
+  ];
 }
 
 /** An aligned plain-text table for the terminal. */
@@ -91,6 +159,7 @@ export function textTable(rows: Measurement[], starts: ServerStart[]): string {
     ...body.slice(1).map(line),
     '',
     `RSS right after start: ${starts.map((s) => `${s.server}/${s.database} ${fixed(s.rss, 0)} MiB`).join(', ')}`,
+    ...(verdicts(rows).length ? ['', ...verdictLines(rows)] : []),
   ].join('\n');
 }
 
@@ -115,5 +184,9 @@ export function markdown(info: RunInfo, rows: Measurement[], starts: ServerStart
     info.peakPerScenario
       ? 'Peak RSS: VmHWM of the server process, reset before each scenario (warm-up included).'
       : 'Peak RSS: VmHWM of the server process since it started (it could not be reset per scenario here).',
+    ...(verdicts(rows).length
+      ? ['', row(['scenario', `÷ ${BASELINES[1]}`, 'wanted', 'p99 ms', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`]), row(['---', '---:', '---:', '---:', '---:', '---', '---:']),
+          ...verdicts(rows).map((v) => row([v.scenario, fixed(v.ratio, 2), `>= ${fixed(v.wanted.ratio, 2)}`, fixed(v.p99, 1), `< ${v.wanted.p99Ms}`, v.met ? 'met' : 'missed', fixed(v.cpuRatio, 2)]))]
+      : []),
   ].join('\n');
 }

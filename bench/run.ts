@@ -6,29 +6,35 @@ import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { postgresServer } from './postgres.js';
-import { memoryOf, onCleanup, resetPeakMemory, ROOT, runCleanups } from './processes.js';
-import { seedPerson, type BenchPerson } from './proffer-api.js';
-import { markdown, scenarioLine, textTable, type Measurement, type RunInfo, type ServerStart } from './report.js';
+import { postgresServer, resetStatements, topStatements } from './postgres.js';
+import { cpuSecondsOf, memoryOf, onCleanup, resetPeakMemory, ROOT, runCleanups, treeCpuSeconds } from './processes.js';
+import { seedIntents, seedPerson, seedSubscription, type BenchPerson, type BenchSubscription } from './proffer-api.js';
+import { markdown, scenarioLine, textTable, verdicts, type Measurement, type RunInfo, type ServerStart } from './report.js';
 import { BASELINES, SCENARIOS, type RequestSpec, type Scenario, type ScenarioContext, type ServerKind } from './scenarios.js';
 import { startServer, type DatabaseTarget, type RunningServer } from './servers.js';
 
 const DATABASES = ['pglite', 'postgres'] as const;
 type DatabaseKind = (typeof DATABASES)[number];
 
+/** Each flag's default may come from the environment (BENCH_DURATION=2 npm run bench: a smoke run). */
+const env = process.env;
+
 const USAGE = `Usage: npm run bench -- [options]
-  --duration <s>     seconds measured per scenario (default 10)
-  --warmup <s>       seconds of unmeasured load before each (default 2)
-  --connections <n>  concurrent connections (default 50)
-  --db <list>        pglite,postgres (default both; PostgreSQL is DATABASE_URL, or a throw-away
-                     server from .ci/with-postgres when it is not set)
-  --only <list>      scenarios to run besides the baselines (default all)
+  --duration <s>     seconds measured per scenario (default 10; env BENCH_DURATION)
+  --warmup <s>       seconds of unmeasured load before each (default 2; env BENCH_WARMUP)
+  --connections <n>  concurrent connections (default 50; env BENCH_CONNECTIONS)
+  --db <list>        pglite,postgres (default both; env BENCH_DB; PostgreSQL is DATABASE_URL, or a
+                     throw-away server from .ci/with-postgres when it is not set)
+  --only <list>      scenarios to run besides the baselines (default all; env BENCH_ONLY)
   --json <file>      also write the figures as JSON
   --cpu-prof <dir>   run each server with node --cpu-prof, profiles written to <dir> (for finding
                      where the time goes; the figures of such a run are not comparable)
+  --pg-statements    on the throw-away PostgreSQL, with pg_stat_statements: print after each
+                     scenario the statements that took PostgreSQL's time, per response (slows
+                     the database a little: not for reported figures)
 
 Scenarios:
-${SCENARIOS.map((s) => `  ${s.name.padEnd(13)} ${s.about}`).join('\n')}`;
+${SCENARIOS.map((s) => `  ${s.name.padEnd(16)} ${s.about}`).join('\n')}`;
 
 interface Options {
   duration: number;
@@ -38,6 +44,7 @@ interface Options {
   scenarios: Scenario[];
   json: string | undefined;
   cpuProfileDir: string | undefined;
+  pgStatements: boolean;
 }
 
 class UsageError extends Error {}
@@ -46,13 +53,14 @@ function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '2' },
-      connections: { type: 'string', default: '50' },
-      db: { type: 'string', default: DATABASES.join(',') },
+      duration: { type: 'string', default: env.BENCH_DURATION ?? '10' },
+      warmup: { type: 'string', default: env.BENCH_WARMUP ?? '2' },
+      connections: { type: 'string', default: env.BENCH_CONNECTIONS ?? '50' },
+      db: { type: 'string', default: env.BENCH_DB ?? DATABASES.join(',') },
       only: { type: 'string' },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'pg-statements': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -65,7 +73,7 @@ function parseOptions(argv: string[]): Options | undefined {
   };
   const databases = values.db.split(',').map((d) => d.trim()).filter(Boolean);
   for (const d of databases) if (!(DATABASES as readonly string[]).includes(d)) throw new UsageError(`--db: unknown database "${d}" (pglite, postgres)`);
-  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? env.BENCH_ONLY)?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of only ?? []) if (!SCENARIOS.some((s) => s.name === name)) throw new UsageError(`--only: unknown scenario "${name}"`);
   return {
     // Proffer's access tokens are set to live an hour and each scenario logs in afresh.
@@ -76,6 +84,7 @@ function parseOptions(argv: string[]): Options | undefined {
     scenarios: SCENARIOS.filter((s) => (BASELINES as readonly string[]).includes(s.name) || !only || only.includes(s.name)),
     json: values.json,
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    pgStatements: values['pg-statements'],
   };
 }
 
@@ -135,7 +144,16 @@ async function probe(base: string, scenario: Scenario, spec: RequestSpec): Promi
   if (scenario.contentType && !scenario.contentType.test(type)) throw new Error(`${scenario.name}: probe answered ${type}, not ${scenario.contentType}`);
 }
 
-async function measure(options: Options, database: string, server: RunningServer, scenario: Scenario, ctx: ScenarioContext, perScenario: { ok: boolean }): Promise<Measurement> {
+async function measure(
+  options: Options,
+  database: string,
+  server: RunningServer,
+  scenario: Scenario,
+  ctx: ScenarioContext,
+  perScenario: { ok: boolean },
+  databasePid: number | undefined,
+  statementsUrl: string | undefined,
+): Promise<Measurement> {
   const spec = await scenario.request(ctx);
   const expected = scenario.status ?? 200;
   await probe(server.base, scenario, spec);
@@ -146,7 +164,13 @@ async function measure(options: Options, database: string, server: RunningServer
     const problems = failures(warm, expected);
     if (problems.length > 0) throw new Error(`${database} ${scenario.name}: during warm-up, ${problems.join('; ')}`);
   }
+  // CPU seconds over the measured period: the server, the database's processes (PostgreSQL's
+  // backends; PGlite is inside the server), and this process, which is autocannon generating load.
+  if (statementsUrl) await resetStatements(statementsUrl);
+  const cpuBefore = { server: cpuSecondsOf(server.pid), database: databasePid ? treeCpuSeconds(databasePid) : NaN, client: process.cpuUsage() };
   const result = await load(server.base, spec, options.connections, options.duration);
+  const client = process.cpuUsage(cpuBefore.client);
+  const perRequest = (seconds: number) => (result.requests.total > 0 ? (seconds * 1e6) / result.requests.total : NaN);
   const m: Measurement = {
     database,
     scenario: scenario.name,
@@ -157,9 +181,21 @@ async function measure(options: Options, database: string, server: RunningServer
     requests: result.requests.total,
     bytesPerResponse: result.requests.total > 0 ? result.throughput.total / result.requests.total : NaN,
     peakRss: memoryOf(server.pid).hwm,
+    cpuPerRequest: {
+      server: perRequest(cpuSecondsOf(server.pid) - cpuBefore.server),
+      database: perRequest(databasePid ? treeCpuSeconds(databasePid) - cpuBefore.database : NaN),
+      client: perRequest((client.user + client.system) / 1e6),
+    },
   };
   if (!server.alive()) throw new Error(`${server.name} exited during ${scenario.name}:\n${server.tail()}`);
   console.log(scenarioLine(m));
+  if (statementsUrl && result.requests.total > 0) {
+    // Per response; a function's own statements are listed too (time inside it counts twice).
+    for (const st of await topStatements(statementsUrl, 6)) {
+      const per = (ms: number) => ((ms * 1000) / result.requests.total).toFixed(1).padStart(7);
+      console.log(`    ${per(st.execMs + st.planMs)} µs/resp (plan ${per(st.planMs).trim()})  ${(st.calls / result.requests.total).toFixed(2)} calls/resp  ${st.query.slice(0, 140)}`);
+    }
+  }
   const problems = failures(result, expected);
   if (problems.length > 0) throw new Error(`${database} ${scenario.name} FAILED: ${problems.join('; ')}`);
   return m;
@@ -216,10 +252,14 @@ async function run(options: Options): Promise<void> {
 
   for (const kind of options.databases) {
     let target: DatabaseTarget;
+    let databasePid: number | undefined;
+    let statementsUrl: string | undefined;
     if (kind === 'pglite') target = { kind, root };
     else {
-      const pg = await postgresServer();
+      const pg = await postgresServer({ statements: options.pgStatements });
       postgresVersion = pg.version;
+      databasePid = pg.postmasterPid;
+      if (options.pgStatements) statementsUrl = pg.url;
       console.log(`PostgreSQL ${pg.version}${pg.throwaway ? ' (throw-away, from .ci/with-postgres)' : ' (DATABASE_URL)'}`);
       target = { kind, url: pg.url };
     }
@@ -227,17 +267,31 @@ async function run(options: Options): Promise<void> {
       const server = await startServer(serverKind, target, { cpuProfileDir: options.cpuProfileDir });
       starts.push({ database: kind, server: serverKind, rss: server.startupRss });
       let person: Promise<BenchPerson> | undefined;
+      let subscription: Promise<BenchSubscription> | undefined;
+      let intents: Promise<void> | undefined;
+      const proffer = (what: string) => {
+        if (serverKind !== 'proffer') throw new Error(`no Proffer ${what} on the ${serverKind} server`);
+      };
       const ctx: ScenarioContext = {
+        base: server.base,
         baselineToken: () => {
           if (!server.token) throw new Error(`no baseline token on the ${serverKind} server`);
           return server.token;
         },
         person: () => {
-          if (serverKind !== 'proffer') throw new Error(`no Proffer person on the ${serverKind} server`);
+          proffer('person');
           return (person ??= seedPerson(server.base));
         },
+        subscription: () => {
+          proffer('subscription');
+          return (subscription ??= ctx.person().then((p) => seedSubscription(server.base, p)));
+        },
+        intents: () => {
+          proffer('intents');
+          return (intents ??= seedIntents(server.base));
+        },
       };
-      for (const scenario of scenarios) rows.push(await measure(options, kind, server, scenario, ctx, perScenario));
+      for (const scenario of scenarios) rows.push(await measure(options, kind, server, scenario, ctx, perScenario, databasePid, statementsUrl));
       // Requests still queued when the load stopped finish before the server is asked to stop.
       await sleep(DRAIN_MS);
       await server.stop();
@@ -246,7 +300,7 @@ async function run(options: Options): Promise<void> {
 
   const info = { ...runInfo(options, postgresVersion), peakPerScenario: perScenario.ok };
   console.log(`\n${textTable(rows, starts)}\n\nMarkdown:\n\n${markdown(info, rows, starts)}\n`);
-  if (options.json) writeFileSync(options.json, `${JSON.stringify({ info, rows, starts }, null, 2)}\n`);
+  if (options.json) writeFileSync(options.json, `${JSON.stringify({ info, rows, starts, targets: verdicts(rows) }, null, 2)}\n`);
 }
 
 // --- stopping, however it ends ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // What is measured. A scenario names the server it runs against and the request it repeats;
 // adding one is adding an entry here (and, if it needs state, a seeding helper in proffer-api.ts).
-import type { BenchPerson } from './proffer-api.js';
+import { currentEtag, type BenchPerson, type BenchSubscription } from './proffer-api.js';
 
 /** bare and bare-lookup are bench/baseline-server.ts; proffer is server/main.ts. */
 export type ServerKind = 'bare' | 'bare-lookup' | 'proffer';
@@ -20,6 +20,20 @@ export interface ScenarioContext {
   baselineToken(): string;
   /** proffer only: the benchmark's person, seeded on first use once per server process. */
   person(): Promise<BenchPerson>;
+  /** proffer only: a vendor's active subscription to that person, seeded on first use. */
+  subscription(): Promise<BenchSubscription>;
+  /** proffer only: public needs of several people, seeded on first use. */
+  intents(): Promise<void>;
+  /** The server's base URL (for fetching an ETag to revalidate). */
+  base: string;
+}
+
+/** What a scenario must reach on PostgreSQL (issue 5's performance targets), judged in the report. */
+export interface Target {
+  /** Requests per second at least this share of `bare-lookup`'s in the same run. */
+  ratio: number;
+  /** Latency p99 below this, in milliseconds. */
+  p99Ms: number;
 }
 
 export interface Scenario {
@@ -31,6 +45,8 @@ export interface Scenario {
   status?: number;
   /** Checked on one probe request before the load: the right representation is being measured. */
   contentType?: RegExp;
+  /** Judged on PostgreSQL only (PGlite runs every query on the server's own thread). */
+  target?: Target;
   /** Called just before the scenario (so a token it logs in for is fresh). */
   request(ctx: ScenarioContext): RequestSpec | Promise<RequestSpec>;
 }
@@ -40,6 +56,21 @@ const asPerson = async (ctx: ScenarioContext, path: string, headers: Record<stri
   const person = await ctx.person();
   return { path, headers: { authorization: await person.bearer(), ...headers } };
 };
+
+/** A vendor's request for its feed: a fresh vendor token, plus the headers given. */
+const asVendor = async (ctx: ScenarioContext, query: string, headers: Record<string, string> = {}): Promise<RequestSpec> => {
+  const subscription = await ctx.subscription();
+  return { path: `/v1/subscriptions/${subscription.id}/feed${query}`, headers: { authorization: await subscription.bearer(), ...headers } };
+};
+
+/** The same request, revalidating: If-None-Match of the ETag the server gives for it right now. */
+const revalidating = async (ctx: ScenarioContext, spec: RequestSpec): Promise<RequestSpec> => ({
+  ...spec,
+  headers: { ...spec.headers, 'if-none-match': await currentEtag(ctx.base, spec.path, spec.headers ?? {}) },
+});
+
+const FEED_200: Target = { ratio: 0.8, p99Ms: 25 };
+const FEED_304: Target = { ratio: 0.9, p99Ms: 25 };
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -85,10 +116,62 @@ export const SCENARIOS: Scenario[] = [
     request: async (ctx) => asPerson(ctx, '/v1/me/profile', { 'if-none-match': (await ctx.person()).profileEtag }),
   },
   {
-    name: 'feed-atom',
+    name: 'my-feed-atom',
     server: 'proffer',
     about: 'GET /v1/me/feed?limit=20 (Atom) after 50 profile and need changes',
     contentType: /^application\/atom\+xml/,
     request: (ctx) => asPerson(ctx, '/v1/me/feed?limit=20'),
+  },
+  {
+    name: 'vendor-atom',
+    server: 'proffer',
+    about: "GET /v1/subscriptions/{id}/feed (Atom, 20 entries) with the vendor's token: live grant, redaction, render, access log",
+    contentType: /^application\/atom\+xml/,
+    target: FEED_200,
+    request: (ctx) => asVendor(ctx, ''),
+  },
+  {
+    name: 'vendor-json',
+    server: 'proffer',
+    about: 'the same as JSON Feed 1.1 (?format=json)',
+    contentType: /^application\/feed\+json/,
+    target: FEED_200,
+    request: (ctx) => asVendor(ctx, '?format=json'),
+  },
+  {
+    name: 'vendor-atom-304',
+    server: 'proffer',
+    about: 'the Atom read revalidated with If-None-Match of its current ETag: 304, no body, not logged',
+    status: 304,
+    target: FEED_304,
+    request: async (ctx) => revalidating(ctx, await asVendor(ctx, '')),
+  },
+  {
+    name: 'vendor-json-304',
+    server: 'proffer',
+    about: 'the JSON Feed read revalidated: 304',
+    status: 304,
+    target: FEED_304,
+    request: async (ctx) => revalidating(ctx, await asVendor(ctx, '?format=json')),
+  },
+  {
+    name: 'intents-atom',
+    server: 'proffer',
+    about: 'GET /v1/intents (Atom, 20 a page of 63 open public needs of 6 people), no token',
+    contentType: /^application\/atom\+xml/,
+    request: async (ctx) => {
+      await ctx.intents();
+      return { path: '/v1/intents' };
+    },
+  },
+  {
+    name: 'intents-304',
+    server: 'proffer',
+    about: 'the public intent feed revalidated with If-None-Match: 304',
+    status: 304,
+    request: async (ctx) => {
+      await ctx.intents();
+      return revalidating(ctx, { path: '/v1/intents' });
+    },
   },
 ];

@@ -49,6 +49,8 @@ export async function startServer(kind: ServerKind, database: DatabaseTarget, op
       PROFFER_LOG_LEVEL: 'warn',
       // Each scenario logs in afresh; an hour also covers a long --duration.
       PROFFER_ACCESS_TOKEN_TTL: '3600',
+      // Public needs show in GET /v1/intents at once, not from the next full minute.
+      PROFFER_INTENT_BATCHING: 'false',
       ...(await storage('proffer')),
     });
     const { child } = await startChild({

@@ -1,0 +1,98 @@
+// Several runs of `npm run bench -- --json <file>` as one Markdown table: the median of each
+// figure over the runs (ratios taken within each run first, against its own baselines), with each
+// run's requests per second beside it, and the target verdicts on the medians. This is how the
+// tables of docs/performance.md are made:
+//   for n in 1 2 3; do npm run bench -- --json /tmp/run$n.json; done
+//   node --import tsx bench/summarize.ts /tmp/run1.json /tmp/run2.json /tmp/run3.json
+import { readFileSync } from 'node:fs';
+import type { Measurement, RunInfo, ServerStart, Verdict } from './report.js';
+import { BASELINES } from './scenarios.js';
+
+interface Run {
+  info: RunInfo;
+  rows: Measurement[];
+  starts: ServerStart[];
+  targets?: Verdict[];
+}
+
+const median = (values: number[]): number => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '—');
+const thousands = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');
+const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+
+function main(files: string[]): void {
+  if (files.length === 0) {
+    console.log('Usage: node --import tsx bench/summarize.ts <run.json> [<run.json> ...]');
+    return;
+  }
+  const runs = files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as Run);
+  const find = (run: Run, database: string, scenario: string) => run.rows.find((r) => r.database === database && r.scenario === scenario);
+  const serverSide = (m: Measurement) => m.cpuPerRequest.server + (Number.isFinite(m.cpuPerRequest.database) ? m.cpuPerRequest.database : 0);
+  const keys = runs[0]?.rows.map((r) => [r.database, r.scenario] as const) ?? [];
+
+  console.log(runs.map((run, i) =>
+    `Run ${i + 1}: ${run.info.date}, load average ${fixed(run.info.loadAverage.start, 2)} → ${fixed(run.info.loadAverage.end, 2)}`).join('; ') + '.\n');
+  console.log(row(['database', 'scenario', 'req/s (median)', `req/s, runs ${runs.map((_, i) => i + 1).join(' / ')}`, 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'bytes/resp',
+    'peak RSS MiB', '÷ bare', `÷ ${BASELINES[1]}`, 'CPU µs/resp server', 'db', 'client', `${BASELINES[1]} CPU ÷ this`]));
+  console.log(row(['---', '---', ...Array<string>(13).fill('---:')]));
+  for (const [database, scenario] of keys) {
+    const ms = runs.map((run) => find(run, database, scenario)).filter((m): m is Measurement => m !== undefined);
+    const per = (pick: (m: Measurement, run: Run) => number) => median(runs.flatMap((run) => {
+      const m = find(run, database, scenario);
+      return m ? [pick(m, run)] : [];
+    }));
+    const ratioTo = (baseline: string) => per((m, run) => {
+      const base = find(run, database, baseline);
+      return base ? m.requestsPerSecond / base.requestsPerSecond : NaN;
+    });
+    const cpuRatio = per((m, run) => {
+      const base = find(run, database, BASELINES[1]);
+      return base ? serverSide(base) / serverSide(m) : NaN;
+    });
+    console.log(row([
+      database,
+      scenario,
+      thousands(per((m) => m.requestsPerSecond)),
+      ms.map((m) => thousands(m.requestsPerSecond)).join(' / '),
+      fixed(per((m) => m.p50), 0),
+      fixed(per((m) => m.p99), 0),
+      String(Math.max(...ms.map((m) => m.bad))),
+      thousands(per((m) => m.bytesPerResponse)),
+      fixed(per((m) => m.peakRss), 0),
+      fixed(ratioTo(BASELINES[0]), 2),
+      fixed(ratioTo(BASELINES[1]), 2),
+      fixed(per((m) => m.cpuPerRequest.server), 0),
+      fixed(per((m) => m.cpuPerRequest.database), 0),
+      fixed(per((m) => m.cpuPerRequest.client), 0),
+      fixed(cpuRatio, 2),
+    ]));
+  }
+
+  console.log(`\n${row(['database', 'server', `RSS after start MiB, runs ${runs.map((_, i) => i + 1).join(' / ')}`])}`);
+  console.log(row(['---', '---', '---:']));
+  for (const start of runs[0]?.starts ?? []) {
+    const values = runs.map((run) => run.starts.find((s) => s.database === start.database && s.server === start.server)?.rss ?? NaN);
+    console.log(row([start.database, start.server, values.map((v) => fixed(v, 0)).join(' / ')]));
+  }
+
+  const targets = runs[0]?.targets ?? [];
+  if (targets.length > 0) {
+    console.log(`\n${row(['scenario (postgres)', `÷ ${BASELINES[1]}, median`, 'runs', 'wanted', 'p99 ms, median', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`])}`);
+    console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---', '---:']));
+    for (const target of targets) {
+      const all = runs.map((run) => run.targets?.find((t) => t.scenario === target.scenario)).filter((t): t is Verdict => t !== undefined);
+      const ratio = median(all.map((t) => t.ratio));
+      const p99 = median(all.map((t) => t.p99));
+      const met = ratio >= target.wanted.ratio && p99 < target.wanted.p99Ms;
+      console.log(row([target.scenario, fixed(ratio, 2), all.map((t) => fixed(t.ratio, 2)).join(' / '), `≥ ${fixed(target.wanted.ratio, 2)}`, fixed(p99, 0),
+        `< ${target.wanted.p99Ms}`, met ? 'met' : 'missed', fixed(median(all.map((t) => t.cpuRatio)), 2)]));
+    }
+  }
+}
+
+main(process.argv.slice(2));

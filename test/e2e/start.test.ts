@@ -1,11 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpawnedDatabase } from '../helpers/spawned-database.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -51,33 +49,15 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
 describe('npm start', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'proffer-e2e-'));
-  let schema: string | undefined;
+  const database = new SpawnedDatabase('proffer-e2e');
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    env = { PROFFER_DATA: dataDir };
-    const url = process.env.DATABASE_URL;
-    if (url) {
-      schema = `e2e_${randomBytes(4).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`create schema ${schema}`);
-      await admin.end();
-      const target = new URL(url);
-      target.searchParams.set('options', `-c search_path=${schema}`);
-      env = { DATABASE_URL: target.toString() };
-    }
+    env = await database.env();
   });
 
   afterAll(async () => {
-    rmSync(dataDir, { recursive: true, force: true });
-    if (schema) {
-      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await admin.connect();
-      await admin.query(`drop schema ${schema} cascade`);
-      await admin.end();
-    }
+    await database.remove();
   });
 
   it("serves the README's walkthrough, prints where it listens, and stops gracefully on SIGTERM", async () => {

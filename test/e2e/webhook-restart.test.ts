@@ -1,12 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, verifySignature, type Delivery, type Receiver } from '../helpers/webhook-receiver.js';
+import { SpawnedDatabase } from '../helpers/spawned-database.js';
 
 /**
  * The real server (`node --import tsx server/main.ts`, as `npm start` runs it) delivering to a
@@ -136,33 +134,15 @@ const isAccepted = (d: Delivery) => typeof d.answer === 'number' && d.answer >= 
 const versionOf = (d: Delivery) => d.message.data.version as number;
 
 describe('webhook delivery across processes', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'proffer-webhook-e2e-'));
-  let schema: string | undefined;
+  const database = new SpawnedDatabase('proffer-webhook-e2e');
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    env = { PROFFER_DATA: dataDir };
-    const url = process.env.DATABASE_URL;
-    if (url) {
-      schema = `e2e_wh_${randomBytes(4).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`create schema ${schema}`);
-      await admin.end();
-      const target = new URL(url);
-      target.searchParams.set('options', `-c search_path=${schema}`);
-      env = { DATABASE_URL: target.toString() };
-    }
+    env = await database.env();
   });
 
   afterAll(async () => {
-    rmSync(dataDir, { recursive: true, force: true });
-    if (schema) {
-      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await admin.connect();
-      await admin.query(`drop schema ${schema} cascade`);
-      await admin.end();
-    }
+    await database.remove();
   });
 
   it('killed (SIGKILL) in the middle of a delivery and restarted: every message delivered, in order', { timeout: 120_000 }, async () => {

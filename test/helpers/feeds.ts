@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { parseFeed } from '@rowanmanning/feed-parser';
 import { Ajv, type AnySchema } from 'ajv';
 import addFormats from 'ajv-formats';
-import sax from 'sax';
+import { parseXmlTree, type XmlNode } from './xml.js';
 import { expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
@@ -79,44 +79,9 @@ export function jsonFeedErrors(document: unknown): string {
 
 // --- the strict tree, for exact text --------------------------------------------------------
 
-export interface XmlElement {
-  /** As written, prefix included (`atom:link`). */
-  name: string;
-  local: string;
-  uri: string;
-  attributes: Record<string, string>;
-  /** The element's own text and CDATA, entities decoded, in order. */
-  text: string;
-  children: XmlElement[];
-}
-
-/** sax in strict mode with namespaces: throws on anything not well-formed. */
-export function parseXml(document: string): XmlElement {
-  const parser = sax.parser(true, { xmlns: true });
-  const stack: XmlElement[] = [];
-  let root: XmlElement | undefined;
-  parser.onerror = (error) => {
-    throw error;
-  };
-  parser.onopentag = (tag) => {
-    const qualified = tag as sax.QualifiedTag;
-    const attributes: Record<string, string> = {};
-    for (const [name, attribute] of Object.entries(qualified.attributes)) attributes[name] = attribute.value;
-    const element: XmlElement = { name: qualified.name, local: qualified.local, uri: qualified.uri, attributes, text: '', children: [] };
-    stack.at(-1)?.children.push(element);
-    stack.push(element);
-    root ??= element;
-  };
-  parser.onclosetag = () => void stack.pop();
-  parser.ontext = (chunk) => {
-    const top = stack.at(-1);
-    if (top) top.text += chunk;
-  };
-  parser.oncdata = parser.ontext;
-  parser.write(document).close();
-  if (!root) throw new Error('no root element');
-  return root;
-}
+/** The strict namespaced tree of test/helpers/xml.ts: the element's own text and CDATA, entities decoded. */
+export type XmlElement = XmlNode;
+export const parseXml = parseXmlTree;
 
 export function* descendants(element: XmlElement): Generator<XmlElement> {
   yield element;

@@ -26,6 +26,8 @@ export function parseStrict(text: string): { elements: { name: string; attribute
 }
 
 export interface XmlNode {
+  /** As written, prefix included (`atom:link`). */
+  name: string;
   local: string;
   uri: string;
   attributes: Record<string, string>;
@@ -45,7 +47,7 @@ export function parseXmlTree(text: string): XmlNode {
     const qualified = tag as sax.QualifiedTag;
     const attributes: Record<string, string> = {};
     for (const [name, attribute] of Object.entries(qualified.attributes)) attributes[name] = attribute.value;
-    const node: XmlNode = { local: qualified.local, uri: qualified.uri, attributes, text: '', children: [] };
+    const node: XmlNode = { name: qualified.name, local: qualified.local, uri: qualified.uri, attributes, text: '', children: [] };
     stack.at(-1)?.children.push(node);
     stack.push(node);
     root ??= node;
@@ -57,6 +59,7 @@ export function parseXmlTree(text: string): XmlNode {
     const top = stack.at(-1);
     if (top) top.text += chunk;
   };
+  parser.oncdata = parser.ontext;
   parser.write(text).close();
   if (!root) throw new Error('no root element');
   return root;

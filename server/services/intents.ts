@@ -5,6 +5,7 @@ import { ProblemError, notFound } from '../errors.js';
 import { isUuid } from '../http/auth.js';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
 import type { NeedInput } from './needs.js';
+import type { components } from '../generated/openapi.js';
 
 /**
  * Public intents: needs their people marked public, while open, cast pseudonymously.
@@ -17,19 +18,8 @@ import type { NeedInput } from './needs.js';
  * that minute: someone polling the feed every second learns no more than the minute either.
  */
 
-export interface IntentView {
-  id: string;
-  title: string;
-  description?: string;
-  category: string;
-  quantity?: number;
-  budget?: { min?: number; max?: number; currency: string };
-  location?: Record<string, string>;
-  wantedBy?: string;
-  publishedAt: string;
-  updatedAt: string;
-  offersUrl: string;
-}
+/** The generated contract type: the view cannot drift from schemas/intent.json. */
+export type IntentView = components['schemas']['Intent'];
 
 export interface IntentFilters {
   /** Category patterns (`sports`, `sports/cycling`; `*` stands for one segment): each covers its sub-categories. */

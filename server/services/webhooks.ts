@@ -4,6 +4,7 @@ import type { Database } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { TargetRefused, vetTarget, type TargetPolicy } from '../push/targets.js';
 import { erasedProblem, requestAcknowledgement, type AcknowledgementSettings } from './acknowledgements.js';
+import type { components } from '../generated/openapi.js';
 
 /**
  * Webhook registrations (one per subscription, the vendor's) and the outbox that feeds them.
@@ -14,22 +15,8 @@ import { erasedProblem, requestAcknowledgement, type AcknowledgementSettings } f
  * numbers follow the order the changes committed in.
  */
 
-export interface WebhookView {
-  subscription: string;
-  url: string;
-  /** Only in the answer that generated it. */
-  secret?: string;
-  createdAt: string;
-  updatedAt: string;
-  delivery: {
-    pending: number;
-    attempts: number;
-    nextAttemptAt: string | null;
-    lastAttemptAt: string | null;
-    lastDeliveredAt: string | null;
-    lastError: string | null;
-  };
-}
+/** The generated contract type: the view cannot drift from schemas/webhook.json. */
+export type WebhookView = components['schemas']['Webhook'];
 
 export const newMessageId = () => `msg_${randomUUID().replaceAll('-', '')}`;
 const SECRET_PREFIX = 'whsec_';

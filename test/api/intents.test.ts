@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastModified } from '../../server/feeds/intent-feed.js';
+import type { IntentView } from '../../server/services/intents.js';
 import { consumeFeed, type FeedFormat } from '../helpers/feeds.js';
 import { expectProblem } from '../helpers/problems.js';
 import { startTestServer, type TestPerson, type TestServer } from '../helpers/server.js';
@@ -18,19 +19,7 @@ afterAll(() => server?.close());
 // Helpers
 
 type Json = Record<string, unknown>;
-interface Intent {
-  id: string;
-  title: string;
-  description?: string;
-  category: string;
-  quantity?: number;
-  budget?: { min?: number; max?: number; currency: string };
-  location?: Record<string, string>;
-  wantedBy?: string;
-  publishedAt: string;
-  updatedAt: string;
-  offersUrl: string;
-}
+type Intent = IntentView;
 interface JsonFeedPage {
   items: { id: string; url: string; title: string; content_text: string; date_published: string; date_modified: string; _proffer: Intent }[];
   next_url?: string;

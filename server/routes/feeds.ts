@@ -6,13 +6,13 @@ import { lastModifiedHeader, notModified, VendorFeedRenderer, type FeedAddress }
 import { principalOf, sessionEnded, unconfirmedPrincipalOf } from '../http/auth.js';
 import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
 import { AccessLogWriter } from '../services/access-log-writer.js';
+import { readLimitReached } from '../services/subscriptions.js';
 import { capabilityDigest, deleteFeedLink, feedLinkUrl, listFeedLinks, mintFeedLink, rotateFeedLink } from '../services/feed-links.js';
 import {
   countLimitedRead,
   decodePosition,
   feedGrantForCapability,
   feedGrantForSession,
-  secondsToNextUtcDay,
   type FeedGrant,
 } from '../services/vendor-feed.js';
 import { feedFormat } from './me.js';
@@ -82,9 +82,7 @@ export function feedHandlers(ctx: AppContext): Handlers {
       const counted = await countLimitedRead(ctx.db, grant, { what: via.what, address: request.ip });
       if (counted.outcome === 'refused') throw via.refused(counted.status);
       if (counted.outcome === 'limited') {
-        throw new ProblemError('read-limit', `The person's terms allow ${counted.limit} reads a day under this grant; try again tomorrow (UTC).`, {
-          headers: { 'retry-after': String(secondsToNextUtcDay()) },
-        });
+        throw readLimitReached(counted.limit);
       }
       // The grant changed between the first look and the lock: serve what was counted and logged.
       if (counted.fieldsJson !== grant.fieldsJson || counted.categoriesJson !== grant.categoriesJson || counted.grantVersion !== grant.grantVersion) {

@@ -460,7 +460,15 @@ export async function reevaluateGrants(
   }
 }
 
-const todayUtc = () => new Date().toISOString().slice(0, 10);
+export const todayUtc = () => new Date().toISOString().slice(0, 10);
+
+/** A read past the duty's daily limit, profile or feed alike: retry when the UTC day turns. */
+export function readLimitReached(limit: number): ProblemError {
+  const secondsToNextDay = Math.ceil((Date.parse(`${todayUtc()}T00:00:00Z`) + 86_400_000 - Date.now()) / 1000);
+  return new ProblemError('read-limit', `The person's terms allow ${limit} reads a day under this grant; try again tomorrow (UTC).`, {
+    headers: { 'retry-after': String(secondsToNextDay) },
+  });
+}
 
 /**
  * Marks an active grant past its expiry as expired, with its receipt and its webhook message.
@@ -561,10 +569,8 @@ export async function readGrantedProfile(
   if ('refused' in outcome) {
     throw new ProblemError('grant-inactive', `This subscription is ${outcome.refused}: nothing may be read under it.`, { extensions: { subscriptionStatus: outcome.refused } });
   }
-  if ('limited' in outcome) {
-    throw new ProblemError('read-limit', `The person's terms allow ${outcome.limited} reads a day under this grant; try again tomorrow (UTC).`, {
-      headers: { 'retry-after': String(Math.ceil((Date.parse(`${todayUtc()}T00:00:00Z`) + 86_400_000 - Date.now()) / 1000)) },
-    });
+  if ('limited' in outcome && outcome.limited !== undefined) {
+    throw readLimitReached(outcome.limited);
   }
   return outcome.profile;
 }

@@ -3,6 +3,7 @@ import type { DatabaseHandle } from '../db/database.js';
 import type { Database, EventRow, SubscriptionStatus } from '../db/schema.js';
 import { grantedEvent, type GrantScope, type GrantedEvent } from '../feeds/granted-events.js';
 import { BIGINT_DIGITS, decodeSerialCursor, encodeSerialCursor } from './cursors.js';
+import { todayUtc } from './subscriptions.js';
 
 /**
  * The grant as the vendor's feed needs it, from ONE statement: its status as it reads now (an
@@ -205,8 +206,6 @@ export async function feedSubject(db: Kysely<Database>, personId: string, subscr
 // ---------------------------------------------------------------------------------------------
 // Reads under a `maxReadsPerDay` duty
 
-const todayUtc = () => new Date().toISOString().slice(0, 10);
-
 export type CountedRead =
   | { outcome: 'counted'; fieldsJson: string; categoriesJson: string; grantVersion: string }
   | { outcome: 'refused'; status: SubscriptionStatus }
@@ -264,6 +263,3 @@ export async function countLimitedRead(
     return { outcome: 'counted', fieldsJson: row.fields_json, categoriesJson: row.categories_json, grantVersion: row.grant_version } as const;
   });
 }
-
-/** Seconds until the next UTC day, when a daily read limit resets. */
-export const secondsToNextUtcDay = () => Math.ceil((Date.parse(`${todayUtc()}T00:00:00Z`) + 86_400_000 - Date.now()) / 1000);

@@ -108,6 +108,8 @@ export interface SubscriptionsTable {
   updated_at: Timestamp;
   decided_at: Timestamp | null;
   ended_at: Timestamp | null;
+  /** Moved on by a trigger at every change of status, scope, duties or expiry (migration 0008). */
+  grant_version: ColumnType<string, never, never>;
 }
 
 export interface AccessLogTable {

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { notFound } from '../errors.js';
-import { decodePosition, encodePosition, feedSubject, grantedPage, type FeedGrant, type PagePosition } from '../services/vendor-feed.js';
+import { decodePosition, encodePosition, feedSubject, grantedPage, type FeedGrant, type FeedHead, type PagePosition } from '../services/vendor-feed.js';
 import { toXml, type SchemaSet } from '../xml/index.js';
 import type { GrantedEvent } from './granted-events.js';
 import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
@@ -33,6 +33,11 @@ export interface RenderedFeed {
   lastModified: Date;
   /** The same as an HTTP date, formatted once (when absent, format `lastModified`). */
   lastModifiedHeader?: string;
+}
+
+/** A render of a vendor's feed page, with the grant it was rendered under (for the access log). */
+export interface RenderedPage extends RenderedFeed {
+  grant: FeedGrant;
 }
 
 export const lastModifiedHeader = (rendered: RenderedFeed) => rendered.lastModifiedHeader ?? rendered.lastModified.toUTCString();
@@ -83,36 +88,38 @@ const SETTLE_MS = 10_000;
 const RENDERING = 'v1';
 
 /**
- * The vendor's feed, rendered once per (address, grant version and scope, data version, format,
- * page) and kept in a bounded LRU cache: the hot path only looks up the grant and its versions
- * (one query) and finds the bytes, their ETag and Last-Modified here.
+ * The vendor's feed, rendered once per (address, grant version, data version, format, page) and
+ * kept in a bounded LRU cache: the hot path reads only the grant's head (one query) and finds the
+ * bytes, their ETag and Last-Modified here; only a miss reads the grant itself and renders.
  */
 export class VendorFeedRenderer {
-  private readonly cache: LRUCache<string, RenderedFeed>;
+  private readonly cache: LRUCache<string, RenderedPage>;
   /** Renders under way: concurrent misses of one key wait for one render. */
-  private readonly rendering = new Map<string, Promise<RenderedFeed>>();
+  private readonly rendering = new Map<string, Promise<RenderedPage>>();
 
   constructor(
     private readonly deps: { db: Kysely<Database>; publicUrl: string; xmlSchemas: SchemaSet; maxBytes: number },
   ) {
-    this.cache = new LRUCache<string, RenderedFeed>({
+    this.cache = new LRUCache<string, RenderedPage>({
       maxSize: deps.maxBytes,
-      sizeCalculation: (value, key) => value.body.length + key.length * 2 + 256,
+      sizeCalculation: (value, key) => value.body.length + key.length * 2 + value.grant.fieldsJson.length + value.grant.categoriesJson.length + 512,
     });
   }
 
-  async page(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedFeed> {
-    const key = [
-      address.cacheScope,
-      grant.subscriptionId,
-      grant.grantVersion,
-      grant.fieldsJson,
-      grant.categoriesJson,
-      grant.newestEventId,
-      request.format,
-      request.limit,
-      request.cursor ?? '',
-    ].join('\u0000');
+  private static key(head: FeedHead, address: FeedAddress, request: PageRequest): string {
+    // The grant version moves on at every change of scope, status, duties or expiry (migration
+    // 0008): with the subscription id it stands for the scope the render shows.
+    return `${address.cacheScope}\u0000${head.subscriptionId}\u0000${head.grantVersion}\u0000${head.newestEventId}\u0000${request.format}\u0000${request.limit}\u0000${request.cursor ?? ''}`;
+  }
+
+  /** The page as rendered for exactly these versions, if it is still cached. */
+  cached(head: FeedHead, address: FeedAddress, request: PageRequest): RenderedPage | undefined {
+    return this.cache.get(VendorFeedRenderer.key(head, address, request));
+  }
+
+  /** Renders the page under this grant (once, however many ask at the same time) and caches it. */
+  async page(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedPage> {
+    const key = VendorFeedRenderer.key(grant, address, request);
     const cached = this.cache.get(key);
     if (cached) return cached;
     let pending = this.rendering.get(key);
@@ -120,14 +127,14 @@ export class VendorFeedRenderer {
       pending = this.render(grant, address, request).finally(() => this.rendering.delete(key));
       this.rendering.set(key, pending);
       const rendered = await pending;
-      const age = grant.newestEventMs === null ? SETTLE_MS : Date.now() - Number(grant.newestEventMs);
+      const age = grant.newestEventMs === null ? SETTLE_MS : Date.now() - grant.newestEventMs;
       this.cache.set(key, rendered, { ttl: age < SETTLE_MS ? Math.max(1, SETTLE_MS - age) : 0 });
       return rendered;
     }
     return pending;
   }
 
-  private async render(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedFeed> {
+  private async render(grant: FeedGrant, address: FeedAddress, request: PageRequest): Promise<RenderedPage> {
     const { db, publicUrl, xmlSchemas } = this.deps;
     const position = decodePosition(request.cursor);
     const scope = { fields: JSON.parse(grant.fieldsJson) as string[], categories: JSON.parse(grant.categoriesJson) as string[] };
@@ -164,7 +171,7 @@ export class VendorFeedRenderer {
     });
     // The feed changes when an entry arrives or when the grant changes (a narrowing rewrites old entries).
     const newest = page.entries[0]?.at.getTime() ?? 0;
-    const updated = new Date(Math.max(newest, Math.floor(Number(grant.grantVersion) / 1000)));
+    const updated = new Date(Math.max(newest, grant.grantChangedMs));
     const { next, previous } = page;
     const document: FeedDocument = {
       id: `urn:proffer:subscription:${subscription}:feed`,
@@ -188,6 +195,7 @@ export class VendorFeedRenderer {
       etag: `"${digest}"`,
       lastModified,
       lastModifiedHeader: lastModified.toUTCString(),
+      grant,
     };
   }
 }

@@ -8,13 +8,7 @@ import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
 import { AccessLogWriter } from '../services/access-log-writer.js';
 import { readLimitReached } from '../services/subscriptions.js';
 import { capabilityDigest, deleteFeedLink, feedLinkUrl, listFeedLinks, mintFeedLink, rotateFeedLink } from '../services/feed-links.js';
-import {
-  countLimitedRead,
-  decodePosition,
-  feedGrantForCapability,
-  feedGrantForSession,
-  type FeedGrant,
-} from '../services/vendor-feed.js';
+import { countLimitedRead, decodePosition, feedGrant, FeedHeads, type FeedHead } from '../services/vendor-feed.js';
 import { feedFormat } from './me.js';
 
 type ById = { subscriptionId: string };
@@ -54,15 +48,17 @@ export function feedHandlers(ctx: AppContext): Handlers {
   const { publicUrl } = ctx.config;
   const renderer = new VendorFeedRenderer({ db: ctx.db, publicUrl, xmlSchemas: ctx.contract.xmlSchemas, maxBytes: ctx.config.feedCacheBytes });
   const accessLog = new AccessLogWriter(ctx.database);
+  const heads = new FeedHeads(ctx.database);
 
   /**
-   * A page of the feed, for a grant found active: from the render cache, answered 304 with no
-   * further database work when the client has it, otherwise logged (durably) and sent.
+   * A page of the feed, for a grant whose head was found active: from the render cache (a miss
+   * reads the grant and renders), answered 304 with no further database work when the client has
+   * it, otherwise logged (durably) and sent.
    */
   const serve = async (
     request: FastifyRequest,
     reply: FastifyReply,
-    grant: FeedGrant,
+    head: FeedHead,
     address: FeedAddress,
     via: { what: 'feed' | 'feed-link'; refused: (status: string) => ProblemError },
   ) => {
@@ -70,12 +66,19 @@ export function feedHandlers(ctx: AppContext): Handlers {
     const format = formatOf(request, query.format);
     decodePosition(query.cursor); // a forged cursor is a 400 before anything is rendered
     const page = { format, limit: query.limit, cursor: query.cursor };
-    let rendered = await renderer.page(grant, address, page);
+    let rendered = renderer.cached(head, address, page);
+    if (!rendered) {
+      // The grant may have changed since its head was read: what is rendered is what it is now.
+      const grant = await feedGrant(ctx.database, head.subscriptionId);
+      if (grant?.status !== 'active') throw via.refused(grant?.status ?? 'ended');
+      rendered = await renderer.page(grant, address, page);
+    }
     reply.header('cache-control', 'private, no-cache').header('vary', 'Accept');
     if (notModified(request.headers as Record<string, string | undefined>, rendered)) {
       return reply.code(304).header('etag', rendered.etag).header('last-modified', lastModifiedHeader(rendered)).send();
     }
 
+    const { grant } = rendered;
     if (request.method === 'HEAD') {
       // Headers only: nothing is disclosed, so nothing is logged or counted (like a 304).
     } else if (grant.maxReadsPerDay !== null) {
@@ -84,10 +87,10 @@ export function feedHandlers(ctx: AppContext): Handlers {
       if (counted.outcome === 'limited') {
         throw readLimitReached(counted.limit);
       }
-      // The grant changed between the first look and the lock: serve what was counted and logged.
-      if (counted.fieldsJson !== grant.fieldsJson || counted.categoriesJson !== grant.categoriesJson || counted.grantVersion !== grant.grantVersion) {
-        const { fieldsJson, categoriesJson, grantVersion } = counted;
-        rendered = await renderer.page({ ...grant, fieldsJson, categoriesJson, grantVersion }, address, page);
+      // The grant changed between the render and the lock: serve what was counted and logged.
+      if (counted.grantVersion !== grant.grantVersion) {
+        const { fieldsJson, categoriesJson, grantVersion, grantChangedMs } = counted;
+        rendered = await renderer.page({ ...grant, fieldsJson, categoriesJson, grantVersion, grantChangedMs }, address, page);
       }
     } else {
       try {
@@ -114,22 +117,22 @@ export function feedHandlers(ctx: AppContext): Handlers {
     readSubscriptionFeed: async (request, reply) => {
       const principal = unconfirmedPrincipalOf(request);
       const { subscriptionId } = request.params as ById;
-      const found = await feedGrantForSession(ctx.database, { sessionId: principal.sessionId, vendorId: principal.id }, subscriptionId);
+      const found = await heads.forSession({ sessionId: principal.sessionId, vendorId: principal.id }, subscriptionId);
       if (found.session === 'ended') throw sessionEnded();
-      if (!found.grant) throw notFound('No subscription with this id.');
-      if (found.grant.status !== 'active') throw grantInactive(found.grant.status);
+      if (!found.head) throw notFound('No subscription with this id.');
+      if (found.head.status !== 'active') throw grantInactive(found.head.status);
       const address = { base: `${publicUrl}/v1/subscriptions/${subscriptionId}/feed`, cacheScope: 'token', entryLinks: true };
-      return serve(request, reply, found.grant, address, { what: 'feed', refused: grantInactive });
+      return serve(request, reply, found.head, address, { what: 'feed', refused: grantInactive });
     },
 
     readFeedByCapability: async (request, reply) => {
       const { capability } = request.params as { capability: string };
       const digest = capabilityDigest(capability);
-      const grant = await feedGrantForCapability(ctx.database, digest);
-      if (grant?.status !== 'active') throw noSuchFeed();
+      const head = await heads.forCapability(digest);
+      if (head?.status !== 'active') throw noSuchFeed();
       // Keyed by the digest: a rotated link's renders (whose links carry the old URL) are never served.
       const address = { base: feedLinkUrl(publicUrl, capability), cacheScope: `link:${digest}`, entryLinks: false };
-      return serve(request, reply, grant, address, { what: 'feed-link', refused: noSuchFeed });
+      return serve(request, reply, head, address, { what: 'feed-link', refused: noSuchFeed });
     },
 
     createFeedLink: async (request, reply) =>

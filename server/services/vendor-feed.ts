@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { Batcher } from '../db/batcher.js';
 import type { DatabaseHandle } from '../db/database.js';
 import type { Database, EventRow, SubscriptionStatus } from '../db/schema.js';
 import { grantedEvent, type GrantScope, type GrantedEvent } from '../feeds/granted-events.js';
@@ -6,95 +7,152 @@ import { BIGINT_DIGITS, decodeSerialCursor, encodeSerialCursor } from './cursors
 import { todayUtc } from './subscriptions.js';
 
 /**
- * The grant as the vendor's feed needs it, from ONE statement: its status as it reads now (an
- * active grant past its expiry is `expired`), its scope, its version, and the person's data
- * version (their newest event). Nothing here is parsed on a read that the cache answers: the
- * scope is JSON text, compared and only parsed to render; versions are integers as text.
+ * What a read of the vendor's feed must know before anything else, from ONE prepared statement:
+ * whether the grant is active now (an active grant past its expiry reads `expired`), its version
+ * (migration 0008) and the person's data version (their newest event). Three small columns: a
+ * render cached under these two versions is answered without reading anything else.
  */
-export interface FeedGrant {
+export interface FeedHead {
   subscriptionId: string;
+  status: SubscriptionStatus;
+  grantVersion: string;
+  /** The person's newest event id ('0' before any). */
+  newestEventId: string;
+}
+
+/**
+ * The grant as a render and the access log need it, read on a render-cache miss (and kept with the
+ * render): its scope as JSON text (parsed only to render), its duty to count reads, and the times
+ * a feed's `updated` and the cache's settling need.
+ */
+export interface FeedGrant extends FeedHead {
   personId: string;
   vendorId: string;
-  status: SubscriptionStatus;
   fieldsJson: string;
   categoriesJson: string;
   /** The `maxReadsPerDay` duty, when the grant has one: such reads are counted in a transaction. */
   maxReadsPerDay: number | null;
-  /** `updated_at` in microseconds: every grant change sets it, reads never touch it. */
-  grantVersion: string;
-  /** The person's newest event id ('0' before any), and its time in milliseconds. */
-  newestEventId: string;
-  newestEventMs: string | null;
+  /** When the grant last changed, in milliseconds. */
+  grantChangedMs: number;
+  /** When the newest event was written, in milliseconds (null before any). */
+  newestEventMs: number | null;
 }
 
-interface GrantRow {
+interface HeadRow {
   subscription_id: string | null;
-  person_id: string;
-  vendor_id: string;
-  status: SubscriptionStatus;
-  fields_json: string;
-  categories_json: string;
-  max_reads: string | null;
-  grant_version: string;
+  status: SubscriptionStatus | null;
+  grant_version: string | null;
   newest_event_id: string | null;
-  newest_event_ms: string | null;
 }
 
-// The one statement of a read, prepared once per connection (DatabaseHandle.prepared). No row: the
-// session has ended (or is not this vendor's). A row without a subscription: not this vendor's.
-const GRANT_COLUMNS = `s.id as subscription_id, s.person_id, s.vendor_id,
-  case when s.status = 'active' and s.expires_at <= now() then 'expired' else s.status end as status,
-  s.granted_fields::text as fields_json, s.granted_categories::text as categories_json, s.duties->>'maxReadsPerDay' as max_reads,
-  (extract(epoch from s.updated_at) * 1000000)::bigint as grant_version,
-  e.id as newest_event_id, (extract(epoch from e.created_at) * 1000)::bigint as newest_event_ms`;
+const STATUS_NOW = `case when s.status = 'active' and s.expires_at <= now() then 'expired' else s.status end`;
 // The person's newest event, from the end of events_pkey (person_id, id): their data version.
-const NEWEST_EVENT = 'left join lateral (select id, created_at from events where person_id = s.person_id order by id desc limit 1) e on true';
-const BY_SESSION = `select ${GRANT_COLUMNS}
-  from sessions ses
-  left join subscriptions s on s.id = $3 and s.vendor_id = ses.vendor_id
-  ${NEWEST_EVENT}
-  where ses.id = $1 and ses.vendor_id = $2 and ses.revoked_at is null and ses.expires_at > now()`;
-const BY_CAPABILITY = `select l.id as link_id, ${GRANT_COLUMNS}
-  from feed_links l
-  join subscriptions s on s.person_id = l.person_id and s.id = l.subscription_id
-  ${NEWEST_EVENT}
-  where l.digest = $1`;
+const NEWEST_EVENT_ID = '(select id from events where person_id = s.person_id order by id desc limit 1)';
+const HEAD_COLUMNS = `r.n, s.id as subscription_id, ${STATUS_NOW} as status, s.grant_version, ${NEWEST_EVENT_ID} as newest_event_id`;
+// One row per read asked for (`n`, its place in the batch). `live` false: the session has ended
+// (or is not this vendor's). Live without a subscription: not this vendor's subscription.
+const HEADS_BY_SESSION = `select ${HEAD_COLUMNS}, ses.id is not null as live
+  from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(session_id, vendor_id, subscription_id, n)
+  left join sessions ses on ses.id = r.session_id and ses.vendor_id = r.vendor_id and ses.revoked_at is null and ses.expires_at > now()
+  left join subscriptions s on s.id = r.subscription_id and s.vendor_id = ses.vendor_id`;
+// Only the links that exist have a row.
+const HEADS_BY_CAPABILITY = `select ${HEAD_COLUMNS}
+  from unnest($1::text[]) with ordinality as r(digest, n)
+  join feed_links l on l.digest = r.digest
+  join subscriptions s on s.person_id = l.person_id and s.id = l.subscription_id`;
+const GRANT_BY_ID = `select s.id as subscription_id, s.person_id, s.vendor_id, ${STATUS_NOW} as status, s.grant_version,
+    s.granted_fields::text as fields_json, s.granted_categories::text as categories_json, s.duties->>'maxReadsPerDay' as max_reads,
+    (extract(epoch from s.updated_at) * 1000)::bigint as grant_changed_ms,
+    e.id as newest_event_id, (extract(epoch from e.created_at) * 1000)::bigint as newest_event_ms
+  from subscriptions s
+  left join lateral (select id, created_at from events where person_id = s.person_id order by id desc limit 1) e on true
+  where s.id = $1`;
 
-function toGrant(row: GrantRow): FeedGrant {
+const toHead = (row: HeadRow): FeedHead => ({
+  subscriptionId: row.subscription_id as string,
+  status: row.status as SubscriptionStatus,
+  grantVersion: row.grant_version as string,
+  newestEventId: row.newest_event_id ?? '0',
+});
+
+/** The rows of a batch in the order of the reads that asked (`n` counts from 1); none: undefined. */
+function byPlace<Row extends { n: string }>(rows: Row[], count: number): (Row | undefined)[] {
+  const placed = new Array<Row | undefined>(count).fill(undefined);
+  for (const row of rows) placed[Number(row.n) - 1] = row;
+  return placed;
+}
+
+export type SessionHead = { session: 'ended' } | { session: 'live'; head: FeedHead | undefined };
+
+interface SessionRead {
+  sessionId: string;
+  vendorId: string;
+  subscriptionId: string;
+}
+
+/**
+ * The heads of vendor feed reads. Concurrent reads share one statement (`Batcher`): a
+ * busy server checks many grants per round trip instead of one, and every read is still checked
+ * by a statement run after it arrived.
+ */
+export class FeedHeads {
+  private readonly bySession: Batcher<SessionRead, SessionHead>;
+  private readonly byCapability: Batcher<string, FeedHead | undefined>;
+
+  constructor(database: DatabaseHandle) {
+    this.bySession = new Batcher(async (reads) => {
+      const rows = await database.prepared<HeadRow & { n: string; live: boolean }>('vendor-feed-heads-by-session', HEADS_BY_SESSION, [
+        reads.map((r) => r.sessionId),
+        reads.map((r) => r.vendorId),
+        reads.map((r) => r.subscriptionId),
+      ]);
+      return byPlace(rows, reads.length).map((row): SessionHead => {
+        if (!row?.live) return { session: 'ended' };
+        return { session: 'live', head: row.subscription_id === null ? undefined : toHead(row) };
+      });
+    });
+    this.byCapability = new Batcher(async (digests) => {
+      const rows = await database.prepared<HeadRow & { n: string }>('vendor-feed-heads-by-link', HEADS_BY_CAPABILITY, [digests]);
+      return byPlace(rows, digests.length).map((row) => (row ? toHead(row) : undefined));
+    });
+  }
+
+  /**
+   * The session must be live in the same statement: `authenticate` left that check to this query
+   * (`sessionCheckedByHandler`). 'ended': the session has ended (or is not this vendor's). Live
+   * without a head: not this vendor's subscription.
+   */
+  forSession(principal: { sessionId: string; vendorId: string }, subscriptionId: string): Promise<SessionHead> {
+    return this.bySession.submit({ sessionId: principal.sessionId, vendorId: principal.vendorId, subscriptionId });
+  }
+
+  /** The head of the grant a capability link (by its digest) serves; undefined: no such link. */
+  forCapability(digest: string): Promise<FeedHead | undefined> {
+    return this.byCapability.submit(digest);
+  }
+
+  /** For tests and diagnostics: how many statements answered how many reads. */
+  get stats() {
+    return { bySession: { ...this.bySession.stats }, byCapability: { ...this.byCapability.stats } };
+  }
+}
+
+/** The whole grant, for a render (undefined: the subscription is gone). */
+export async function feedGrant(database: DatabaseHandle, subscriptionId: string): Promise<FeedGrant | undefined> {
+  const [row] = await database.prepared<
+    HeadRow & { person_id: string; vendor_id: string; fields_json: string; categories_json: string; max_reads: string | null; grant_changed_ms: string; newest_event_ms: string | null }
+  >('vendor-feed-grant', GRANT_BY_ID, [subscriptionId]);
+  if (!row) return undefined;
   return {
-    subscriptionId: row.subscription_id as string,
+    ...toHead(row),
     personId: row.person_id,
     vendorId: row.vendor_id,
-    status: row.status,
     fieldsJson: row.fields_json,
     categoriesJson: row.categories_json,
     maxReadsPerDay: row.max_reads === null ? null : Number(row.max_reads),
-    grantVersion: row.grant_version,
-    newestEventId: row.newest_event_id ?? '0',
-    newestEventMs: row.newest_event_ms,
+    grantChangedMs: Number(row.grant_changed_ms),
+    newestEventMs: row.newest_event_ms === null ? null : Number(row.newest_event_ms),
   };
-}
-
-export type SessionGrant = { session: 'ended' } | { session: 'live'; grant: FeedGrant | undefined };
-
-/**
- * The session must be live in the same statement: `authenticate` left that check to this query
- * (`sessionCheckedByHandler`). No row: the session has ended (or is not this vendor's). A row
- * without a subscription: not this vendor's subscription.
- */
-export async function feedGrantForSession(
-  database: DatabaseHandle,
-  principal: { sessionId: string; vendorId: string },
-  subscriptionId: string,
-): Promise<SessionGrant> {
-  const [row] = await database.prepared<GrantRow>('vendor-feed-grant-by-session', BY_SESSION, [principal.sessionId, principal.vendorId, subscriptionId]);
-  if (!row) return { session: 'ended' };
-  return { session: 'live', grant: row.subscription_id === null ? undefined : toGrant(row) };
-}
-
-export async function feedGrantForCapability(database: DatabaseHandle, digest: string): Promise<(FeedGrant & { linkId: string }) | undefined> {
-  const [row] = await database.prepared<GrantRow & { link_id: string }>('vendor-feed-grant-by-link', BY_CAPABILITY, [digest]);
-  return row ? { ...toGrant(row), linkId: row.link_id } : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +265,7 @@ export async function feedSubject(db: Kysely<Database>, personId: string, subscr
 // Reads under a `maxReadsPerDay` duty
 
 export type CountedRead =
-  | { outcome: 'counted'; fieldsJson: string; categoriesJson: string; grantVersion: string }
+  | { outcome: 'counted'; fieldsJson: string; categoriesJson: string; grantVersion: string; grantChangedMs: number }
   | { outcome: 'refused'; status: SubscriptionStatus }
   | { outcome: 'limited'; limit: number };
 
@@ -228,7 +286,8 @@ export async function countLimitedRead(
       .select((eb) => [
         eb.cast<string>('granted_fields', 'text').as('fields_json'),
         eb.cast<string>('granted_categories', 'text').as('categories_json'),
-        sql<string>`(extract(epoch from updated_at) * 1000000)::bigint`.as('grant_version'),
+        'grant_version',
+        sql<string>`(extract(epoch from updated_at) * 1000)::bigint`.as('grant_changed_ms'),
       ])
       .where('person_id', '=', grant.personId)
       .where('id', '=', grant.subscriptionId)
@@ -260,6 +319,12 @@ export async function countLimitedRead(
         at: now,
       })
       .execute();
-    return { outcome: 'counted', fieldsJson: row.fields_json, categoriesJson: row.categories_json, grantVersion: row.grant_version } as const;
+    return {
+      outcome: 'counted',
+      fieldsJson: row.fields_json,
+      categoriesJson: row.categories_json,
+      grantVersion: row.grant_version,
+      grantChangedMs: Number(row.grant_changed_ms),
+    } as const;
   });
 }

@@ -2,7 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../server/db/database.js';
-import { MAX_SCANNED_EVENTS } from '../../server/services/vendor-feed.js';
+import { FeedHeads, MAX_SCANNED_EVENTS } from '../../server/services/vendor-feed.js';
 import { AccessLogWriter, type AccessLogEntry } from '../../server/services/access-log-writer.js';
 import { expectProblem } from '../helpers/problems.js';
 import { startTestServer, type TestServer, type TestVendor } from '../helpers/server.js';
@@ -417,6 +417,54 @@ describe('who may read', () => {
   });
 });
 
+/** The session id and vendor id a vendor's access token carries. */
+function claimsOf(vendor: TestVendor): { sessionId: string; vendorId: string } {
+  const payload = JSON.parse(Buffer.from(vendor.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sid: string; sub: string };
+  return { sessionId: payload.sid, vendorId: payload.sub };
+}
+
+describe('concurrent reads share one grant lookup', () => {
+  it('answers each read of a batch for its own token and subscription, never a neighbour’s', async () => {
+    const own = await activeGrant(server, { fields: ['name'] });
+    const signedOut = await activeGrant(server, { fields: ['name'], vendor: await server.vendor('Signed Out') });
+    const revokeToken = await server.request({ method: 'POST', url: '/v1/token/revoke', payload: { token: signedOut.vendor.refreshToken } });
+    expect(revokeToken.statusCode).toBe(200);
+    const revoked = await activeGrant(server, { fields: ['name'] });
+    expect((await server.request({ method: 'POST', url: `/v1/me/subscriptions/${revoked.subscriptionId}/revoke`, headers: revoked.person.auth })).statusCode).toBe(200);
+    const snooping = await server.vendor('Snooping');
+
+    const heads = new FeedHeads(server.ctx.database);
+    const answers = await Promise.all([
+      heads.forSession(claimsOf(own.vendor), own.subscriptionId),
+      heads.forSession(claimsOf(signedOut.vendor), signedOut.subscriptionId),
+      heads.forSession(claimsOf(snooping), own.subscriptionId),
+      heads.forSession(claimsOf(revoked.vendor), revoked.subscriptionId),
+      heads.forSession(claimsOf(own.vendor), '6a1c9f43-2b7e-4d0a-9f55-0e3d2c1b7a90'),
+      heads.forSession({ ...claimsOf(own.vendor), vendorId: snooping.id }, own.subscriptionId),
+    ]);
+    expect(heads.stats.bySession).toEqual({ batches: 1, items: 6, failedBatches: 0 });
+    expect(answers[0]).toMatchObject({ session: 'live', head: { subscriptionId: own.subscriptionId, status: 'active' } });
+    expect(answers[1]).toEqual({ session: 'ended' });
+    expect(answers[2]).toEqual({ session: 'live', head: undefined });
+    expect(answers[3]).toMatchObject({ session: 'live', head: { subscriptionId: revoked.subscriptionId, status: 'revoked' } });
+    expect(answers[4]).toEqual({ session: 'live', head: undefined });
+    expect(answers[5]).toEqual({ session: 'ended' }); // a session is only ever its own vendor's
+
+    // The same mix over HTTP, many times over: every read gets its own answer, and only the
+    // reads that were served are in the person's access log.
+    const round = () => [
+      readFeed(own.vendor, own.subscriptionId),
+      readFeed(signedOut.vendor, signedOut.subscriptionId),
+      readFeed(snooping, own.subscriptionId),
+      readFeed(revoked.vendor, revoked.subscriptionId),
+    ];
+    const responses = await Promise.all(Array.from({ length: 8 }, round).flat());
+    expect(responses.map((r) => r.statusCode)).toEqual(Array.from({ length: 8 }, () => [200, 401, 404, 403]).flat());
+    expect(await accessLog(server, own.person)).toHaveLength(8);
+    expect(await accessLog(server, revoked.person)).toHaveLength(0);
+  });
+});
+
 describe('the access log', () => {
   it('records every 200 read durably, concurrent ones included', async () => {
     const grant = await activeGrant(server, { fields: ['name', 'emails'] });
@@ -514,6 +562,31 @@ describe('the grant version', () => {
     const second = await readFeed(grant.vendor, grant.subscriptionId);
     expect(await view()).toBe(before);
     expect(second.headers.etag).toBe(first.headers.etag);
+  });
+
+  const versionOf = async (subscriptionId: string) =>
+    (await sql<{ grant_version: string }>`select grant_version from subscriptions where id = ${subscriptionId}`.execute(server.ctx.db)).rows[0]?.grant_version;
+
+  it('moves on at every change of scope, even one that leaves updated_at alone, and the feed follows at once', async () => {
+    const grant = await activeGrant(server, { fields: ['name', 'emails'] });
+    await patchProfile(server, grant.person, { name: { given: 'Versioned' }, emails: { personal: 'versioned@example.org' } });
+    expect((await readFeed(grant.vendor, grant.subscriptionId, 'format=json')).body).toContain('versioned@example.org');
+    const before = await versionOf(grant.subscriptionId);
+    // Written as any code path (or an operator) might: the scope only, updated_at untouched.
+    await sql`update subscriptions set granted_fields = '["name"]'::jsonb where id = ${grant.subscriptionId}`.execute(server.ctx.db);
+    expect(BigInt((await versionOf(grant.subscriptionId)) ?? 0)).toBe(BigInt(before ?? 0) + 1n);
+    const after = await readFeed(grant.vendor, grant.subscriptionId, 'format=json');
+    expect(after.statusCode).toBe(200);
+    expect(after.body).toContain('Versioned');
+    expect(after.body).not.toContain('versioned@example.org');
+  });
+
+  it('is left alone by counting reads, and cannot be set by hand', async () => {
+    const grant = await activeGrant(server, { fields: ['name'] });
+    const before = await versionOf(grant.subscriptionId);
+    await sql`update subscriptions set reads_on_day = reads_on_day + 1, reads_day = current_date where id = ${grant.subscriptionId}`.execute(server.ctx.db);
+    await sql`update subscriptions set grant_version = 99 where id = ${grant.subscriptionId}`.execute(server.ctx.db);
+    expect(await versionOf(grant.subscriptionId)).toBe(before);
   });
 });
 

@@ -6,6 +6,7 @@ import * as receipts from './0004-receipts.js';
 import * as feedLinks from './0005-feed-links.js';
 import * as webhooks from './0006-webhooks.js';
 import * as intentsOffers from './0007-intents-offers.js';
+import * as grantVersion from './0008-grant-version.js';
 
 /** Every migration, in order. Listed explicitly: no file-system discovery at run time. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0005-feed-links': feedLinks,
   '0006-webhooks': webhooks,
   '0007-intents-offers': intentsOffers,
+  '0008-grant-version': grantVersion,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -71,15 +71,14 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     return sendProblem(reply, new ProblemError('not-found', `Nothing at ${request.method} ${path}.`));
   });
 
-  // A successful write may have put webhook messages in the outbox: wake this process's dispatcher.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
+    // A successful write may have put webhook messages in the outbox: wake this process's dispatcher.
     if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) outboxWritten(ctx);
-  });
-  app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
+    done();
   });
 
   registerBodyParsers(app);

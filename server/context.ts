@@ -36,23 +36,29 @@ export interface AppContext {
  * handlers still query. Shutdown waits here (bounded) before it closes the database.
  */
 export class InFlight {
-  private readonly running = new Set<Promise<unknown>>();
+  private running = 0;
+  private idle: (() => void)[] = [];
+  // One settle handler for all work: tracking costs no closure per request.
+  private readonly settled = () => {
+    this.running -= 1;
+    if (this.running === 0) for (const wake of this.idle.splice(0)) wake();
+  };
 
   track<T>(work: Promise<T>): Promise<T> {
-    this.running.add(work);
-    const forget = () => this.running.delete(work);
-    work.then(forget, forget);
+    this.running += 1;
+    work.then(this.settled, this.settled);
     return work;
   }
 
   get size(): number {
-    return this.running.size;
+    return this.running;
   }
 
   async drain(timeoutMs: number): Promise<void> {
+    if (this.running === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+    await Promise.race([new Promise<void>((resolve) => this.idle.push(resolve)), timeout]);
     clearTimeout(timer);
   }
 }

@@ -87,14 +87,12 @@ export const isUuid = (value: unknown): value is string =>
 /** The refusal of a token whose session has ended (signed out, refresh token reused, erased). */
 export const sessionEnded = () => unauthorized('The access token was revoked: its session has ended.');
 
-/** Bearer token from the Authorization header only: tokens in URLs end up in logs and histories. */
-export async function authenticate(
-  app: FastifyInstance,
-  ctx: AppContext,
-  request: FastifyRequest,
-  required: Principal,
-  options: AuthenticateOptions = {},
-): Promise<void> {
+/**
+ * The principal of a verified access token, without asking the database whether its session is
+ * still live (`authenticate` does, or the handler's own first query: `sessionCheckedByHandler`).
+ * Bearer token from the Authorization header only: tokens in URLs end up in logs and histories.
+ */
+export function verifyAccessToken(app: FastifyInstance, request: FastifyRequest, required: Principal): AuthenticatedPrincipal {
   const header = request.headers.authorization;
   if (!header) throw unauthorized('This operation needs an access token: send "Authorization: Bearer <token>".');
   const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
@@ -114,12 +112,13 @@ export async function authenticate(
   if (claims.kind !== required) {
     throw new ProblemError('wrong-principal', `This operation needs a ${required}'s token; this is a ${claims.kind}'s token.`);
   }
-  const principal = { kind: claims.kind, id: claims.sub, sessionId: claims.sid };
-  if (options.sessionCheckedByHandler) {
-    request.unconfirmedPrincipal = principal;
-    return;
-  }
-  if (!(await isSessionLive(ctx.db, claims.sid, claims.kind, claims.sub))) throw sessionEnded();
+  return { kind: claims.kind, id: claims.sub, sessionId: claims.sid };
+}
+
+/** A verified token whose session is live (one query), set as the request's principal. */
+export async function authenticate(app: FastifyInstance, ctx: AppContext, request: FastifyRequest, required: Principal): Promise<void> {
+  const principal = verifyAccessToken(app, request, required);
+  if (!(await isSessionLive(ctx.db, principal.sessionId, principal.kind, principal.id))) throw sessionEnded();
   request.principal = principal;
 }
 

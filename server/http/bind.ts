@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { ProblemError } from '../errors.js';
 import type { operations } from '../generated/openapi.js';
 import { findNonXmlCharacter, fromXml } from '../xml/index.js';
-import { authenticate, type AuthenticateOptions } from './auth.js';
+import { authenticate, verifyAccessToken, type AuthenticateOptions } from './auth.js';
 import type { Operation } from './contract.js';
 import { isJsonMediaType, isXmlMediaType, requestMediaType } from './negotiate.js';
 import { xmlRootFor } from './representations.js';
@@ -97,12 +97,22 @@ function routeFor(
     url: op.routePath,
     schema,
     config: { operationId: op.operationId },
+    // Callback style, not async: a hot route whose handler checks the session pays no promise here.
     onRequest:
       op.principal || responseHeaders
-        ? async (request, reply) => {
+        ? (request, reply, done) => {
             if (responseHeaders) reply.headers(responseHeaders);
-            if (!op.principal || (op.principalOptional && request.headers.authorization === undefined)) return;
-            await ctx.inFlight.track(authenticate(app, ctx, request, op.principal, authOptions));
+            const principal = op.principal;
+            if (!principal || (op.principalOptional && request.headers.authorization === undefined)) return done();
+            if (authOptions.sessionCheckedByHandler) {
+              try {
+                request.unconfirmedPrincipal = verifyAccessToken(app, request, principal);
+              } catch (error) {
+                return done(error as Error);
+              }
+              return done();
+            }
+            ctx.inFlight.track(authenticate(app, ctx, request, principal)).then(() => done(), done);
           }
         : undefined,
     preValidation: body

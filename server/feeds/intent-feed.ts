@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
-import { dayOf, floorToMinute, listIntents, publicIntentsState, type IntentFilters, type IntentView } from '../services/intents.js';
+import { dayOf, floorToMinute, ListedSetStates, listIntents, type IntentFilters, type IntentView } from '../services/intents.js';
+import type { DatabaseHandle } from '../db/database.js';
 import { toXml, type SchemaSet } from '../xml/index.js';
 import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 import type { RenderedFeed } from './vendor-feed.js';
@@ -54,10 +55,14 @@ export class IntentFeedRenderer {
   /** Renders under way: concurrent misses of one key wait for one render. */
   private readonly rendering = new Map<string, Promise<RenderedFeed>>();
 
-  constructor(private readonly deps: { db: Kysely<Database>; publicUrl: string; xmlSchemas: SchemaSet; batching: boolean }) {}
+  private readonly states: ListedSetStates;
+
+  constructor(private readonly deps: { db: Kysely<Database>; database: DatabaseHandle; publicUrl: string; xmlSchemas: SchemaSet; batching: boolean }) {
+    this.states = new ListedSetStates(deps.database);
+  }
 
   async page(request: IntentFeedRequest, now = new Date()): Promise<RenderedFeed> {
-    const state = await publicIntentsState(this.deps.db);
+    const state = await this.states.current();
     const window = this.deps.batching ? floorToMinute(now).toISOString() : dayOf(now);
     const key = [state.version, window, request.format, request.limit, request.cursor ?? '', request.filterQuery].join('\u0000');
     let rendered = this.cache.get(key);

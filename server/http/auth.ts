@@ -118,7 +118,7 @@ export function verifyAccessToken(app: FastifyInstance, request: FastifyRequest,
 /** A verified token whose session is live (one query), set as the request's principal. */
 export async function authenticate(app: FastifyInstance, ctx: AppContext, request: FastifyRequest, required: Principal): Promise<void> {
   const principal = verifyAccessToken(app, request, required);
-  if (!(await isSessionLive(ctx.db, principal.sessionId, principal.kind, principal.id))) throw sessionEnded();
+  if (!(await isSessionLive(ctx.database, principal.sessionId, principal.kind, principal.id))) throw sessionEnded();
   request.principal = principal;
 }
 

@@ -55,7 +55,7 @@ function sendFeed(request: FastifyRequest, reply: FastifyReply, rendered: Render
 }
 
 export function intentHandlers(ctx: AppContext): Handlers {
-  const renderer = new IntentFeedRenderer({ db: ctx.db, publicUrl: ctx.config.publicUrl, xmlSchemas: ctx.contract.xmlSchemas, batching: ctx.config.intentBatching });
+  const renderer = new IntentFeedRenderer({ db: ctx.db, database: ctx.database, publicUrl: ctx.config.publicUrl, xmlSchemas: ctx.contract.xmlSchemas, batching: ctx.config.intentBatching });
   const clock = (): IntentClock => ({ now: new Date(), batching: ctx.config.intentBatching });
   const signer = { keys: ctx.receiptKeys, issuer: ctx.config.publicUrl };
 

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import type { DatabaseHandle } from '../db/database.js';
 import type { Database, PersonRow } from '../db/schema.js';
 import { ProblemError, oauthProblem } from '../errors.js';
 import type { components } from '../generated/openapi.js';
@@ -224,16 +225,15 @@ export async function sessionOfRefreshToken(db: Kysely<Database>, refreshToken: 
 }
 
 /** Whether an access token's session still stands: checked on every authenticated request. */
-export async function isSessionLive(db: Kysely<Database>, sessionId: string, kind: 'person' | 'vendor', subject: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('sessions')
-    .select('id')
-    .where('id', '=', sessionId)
-    .where(kind === 'person' ? 'person_id' : 'vendor_id', '=', subject)
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', new Date())
-    .executeTakeFirst();
-  return row !== undefined;
+// Asked by every authenticated request: prepared, so each connection plans it once.
+const LIVE_SESSION = {
+  person: 'select 1 from sessions where id = $1 and person_id = $2 and revoked_at is null and expires_at > now()',
+  vendor: 'select 1 from sessions where id = $1 and vendor_id = $2 and revoked_at is null and expires_at > now()',
+} as const;
+
+export async function isSessionLive(database: DatabaseHandle, sessionId: string, kind: 'person' | 'vendor', subject: string): Promise<boolean> {
+  const rows = await database.prepared(`live-${kind}-session`, LIVE_SESSION[kind], [sessionId, subject]);
+  return rows.length > 0;
 }
 
 export async function getPerson(db: Kysely<Database>, personId: string): Promise<PersonView | undefined> {

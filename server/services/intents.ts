@@ -1,5 +1,7 @@
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import { parseCategory } from '../../policies/index.js';
+import { Batcher } from '../db/batcher.js';
+import type { DatabaseHandle } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { isUuid } from '../http/auth.js';
@@ -171,10 +173,39 @@ export async function listIntents(
   };
 }
 
-/** The version of the listed set (changes in the transaction of every change to a listed need) and when it changed. */
-export async function publicIntentsState(db: Kysely<Database>): Promise<{ version: string; changedAt: Date }> {
-  const row = await db.selectFrom('public_intents_state').select(['version', 'changed_at']).where('id', '=', 1).executeTakeFirstOrThrow();
-  return { version: String(row.version), changedAt: row.changed_at };
+export interface ListedSetState {
+  /** Moves on in the transaction of every change to a listed need. */
+  version: string;
+  changedAt: Date;
+}
+
+const LISTED_SET_STATE = 'select version, changed_at from public_intents_state where id = 1';
+
+/**
+ * The version of the listed set, which every read of the public intent feed asks first. All reads
+ * waiting at one moment share one lookup (`Batcher`), a prepared primary-key read: each still gets
+ * a state read after it arrived.
+ */
+export class ListedSetStates {
+  private readonly batcher: Batcher<null, ListedSetState>;
+
+  constructor(database: DatabaseHandle) {
+    this.batcher = new Batcher(async (reads) => {
+      const [row] = await database.prepared<{ version: string; changed_at: Date }>('public-intents-state', LISTED_SET_STATE, []);
+      if (!row) throw new Error('public_intents_state has no row: migration 0007 has not run');
+      const state = { version: String(row.version), changedAt: row.changed_at };
+      return reads.map(() => state);
+    });
+  }
+
+  current(): Promise<ListedSetState> {
+    return this.batcher.submit(null);
+  }
+
+  /** For tests and diagnostics: how many lookups answered how many reads. */
+  get stats() {
+    return { ...this.batcher.stats };
+  }
 }
 
 /** Unknown, never public, no longer open, or not shown yet: all alike, so an id reveals nothing. */

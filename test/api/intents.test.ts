@@ -4,7 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastModified } from '../../server/feeds/intent-feed.js';
-import type { IntentView } from '../../server/services/intents.js';
+import { ListedSetStates, type IntentView } from '../../server/services/intents.js';
 import { consumeFeed, type FeedFormat } from '../helpers/feeds.js';
 import { expectProblem } from '../helpers/problems.js';
 import { startTestServer, type TestPerson, type TestServer } from '../helpers/server.js';
@@ -350,6 +350,19 @@ describe('conditional requests', () => {
     expect(lastModified(at('10:00:00.000'), at('10:05:00.000'))).toEqual(at('10:01:00'));
     // Nothing changed today: the start of the day, when wanted-by dates retire needs.
     expect(lastModified(new Date('2026-11-20T08:00:00Z'), at('10:05:00.000'))).toEqual(at('00:00:00'));
+  });
+});
+
+describe('the listed set’s version', () => {
+  it('is looked up once for all reads waiting at one moment, and a change is seen by the next read', async () => {
+    const states = new ListedSetStates(server.ctx.database);
+    const [first, ...others] = await Promise.all(Array.from({ length: 5 }, () => states.current()));
+    expect(states.stats).toEqual({ batches: 1, items: 5, failedBatches: 0 });
+    for (const other of others) expect(other).toEqual(first);
+    await cast(await server.person(), { title: 'A version bump', category: `${freshRoot()}/bikes` });
+    const after = await states.current();
+    expect(BigInt(after.version)).toBeGreaterThan(BigInt(first?.version ?? 0));
+    expect(states.stats.batches).toBe(2);
   });
 });
 

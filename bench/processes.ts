@@ -233,3 +233,25 @@ export function treeCpuSeconds(root: number): number {
   }
   return total;
 }
+
+/**
+ * The whole machine's CPU time so far (every core, in ticks) and the part of it the hypervisor
+ * gave to other guests (`steal`, /proc/stat): on a shared virtual machine, the share stolen during
+ * a scenario says how much its figures were squeezed by neighbours. Undefined where not Linux.
+ */
+export function machineCpuTicks(): { total: number; steal: number } | undefined {
+  try {
+    const fields = (/^cpu +(.+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? '').split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+    const total = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
+    return Number.isFinite(total) && total > 0 ? { total, steal: fields[7] ?? 0 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Percent of the machine's CPU time stolen between two readings of `machineCpuTicks` (NaN when unknown). */
+export function stealPercent(before: ReturnType<typeof machineCpuTicks>, after: ReturnType<typeof machineCpuTicks>): number {
+  if (!before || !after || after.total <= before.total) return NaN;
+  return (100 * (after.steal - before.steal)) / (after.total - before.total);
+}

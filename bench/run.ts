@@ -7,10 +7,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { postgresServer, resetStatements, topStatements } from './postgres.js';
-import { cpuSecondsOf, memoryOf, onCleanup, resetPeakMemory, ROOT, runCleanups, treeCpuSeconds } from './processes.js';
+import { cpuSecondsOf, machineCpuTicks, memoryOf, onCleanup, resetPeakMemory, ROOT, runCleanups, stealPercent, treeCpuSeconds } from './processes.js';
 import { seedIntents, seedPerson, seedSubscription, type BenchPerson, type BenchSubscription } from './proffer-api.js';
-import { markdown, scenarioLine, textTable, verdicts, type Measurement, type RunInfo, type ServerStart } from './report.js';
-import { BASELINES, SCENARIOS, type RequestSpec, type Scenario, type ScenarioContext, type ServerKind } from './scenarios.js';
+import { markdown, scenarioLine, TARGET_DATABASE, textTable, verdicts, type Measurement, type RunInfo, type ServerStart } from './report.js';
+import { ALWAYS_RUN, BASELINES, CEILING_AGAIN, SCENARIOS, type RequestSpec, type Scenario, type ScenarioContext, type ServerKind } from './scenarios.js';
 import { startServer, type DatabaseTarget, type RunningServer } from './servers.js';
 
 const DATABASES = ['pglite', 'postgres'] as const;
@@ -81,7 +81,7 @@ function parseOptions(argv: string[]): Options | undefined {
     warmup: number('warmup', values.warmup, 0, 60),
     connections: number('connections', values.connections, 1, 1000),
     databases: databases as DatabaseKind[],
-    scenarios: SCENARIOS.filter((s) => (BASELINES as readonly string[]).includes(s.name) || !only || only.includes(s.name)),
+    scenarios: SCENARIOS.filter((s) => ALWAYS_RUN.includes(s.name) || !only || only.includes(s.name)),
     json: values.json,
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     pgStatements: values['pg-statements'],
@@ -167,7 +167,7 @@ async function measure(
   // CPU seconds over the measured period: the server, the database's processes (PostgreSQL's
   // backends; PGlite is inside the server), and this process, which is autocannon generating load.
   if (statementsUrl) await resetStatements(statementsUrl);
-  const cpuBefore = { server: cpuSecondsOf(server.pid), database: databasePid ? treeCpuSeconds(databasePid) : NaN, client: process.cpuUsage() };
+  const cpuBefore = { server: cpuSecondsOf(server.pid), database: databasePid ? treeCpuSeconds(databasePid) : NaN, client: process.cpuUsage(), machine: machineCpuTicks() };
   const result = await load(server.base, spec, options.connections, options.duration);
   const client = process.cpuUsage(cpuBefore.client);
   const perRequest = (seconds: number) => (result.requests.total > 0 ? (seconds * 1e6) / result.requests.total : NaN);
@@ -186,6 +186,7 @@ async function measure(
       database: perRequest(databasePid ? treeCpuSeconds(databasePid) - cpuBefore.database : NaN),
       client: perRequest((client.user + client.system) / 1e6),
     },
+    stealPercent: stealPercent(cpuBefore.machine, machineCpuTicks()),
   };
   if (!server.alive()) throw new Error(`${server.name} exited during ${scenario.name}:\n${server.tail()}`);
   console.log(scenarioLine(m));
@@ -229,11 +230,15 @@ function runInfo(options: Options, postgres: string | undefined): RunInfo {
   };
 }
 
-/** Scenarios grouped by the server they run on, in the order they are listed. */
+/** Runs of consecutive scenarios on the same kind of server, in the order they are listed: each run gets a new server process. */
 function byServer(scenarios: Scenario[]): [ServerKind, Scenario[]][] {
-  const groups = new Map<ServerKind, Scenario[]>();
-  for (const s of scenarios) groups.set(s.server, [...(groups.get(s.server) ?? []), s]);
-  return [...groups];
+  const groups: [ServerKind, Scenario[]][] = [];
+  for (const s of scenarios) {
+    const last = groups.at(-1);
+    if (last && last[0] === s.server) last[1].push(s);
+    else groups.push([s.server, [s]]);
+  }
+  return groups;
 }
 
 async function run(options: Options): Promise<void> {
@@ -265,7 +270,7 @@ async function run(options: Options): Promise<void> {
     }
     for (const [serverKind, scenarios] of byServer(options.scenarios)) {
       const server = await startServer(serverKind, target, { cpuProfileDir: options.cpuProfileDir });
-      starts.push({ database: kind, server: serverKind, rss: server.startupRss });
+      starts.push({ database: kind, server: scenarios[0]?.name === CEILING_AGAIN ? CEILING_AGAIN : serverKind, rss: server.startupRss });
       let person: Promise<BenchPerson> | undefined;
       let subscription: Promise<BenchSubscription> | undefined;
       let intents: Promise<void> | undefined;
@@ -291,10 +296,26 @@ async function run(options: Options): Promise<void> {
           return (intents ??= seedIntents(server.base));
         },
       };
-      for (const scenario of scenarios) rows.push(await measure(options, kind, server, scenario, ctx, perScenario, databasePid, statementsUrl));
+      // A target is judged against the ceiling measured right before it, by a bare-lookup process
+      // kept idle beside Proffer's: neighbours on a shared machine come and go within minutes,
+      // and a pair measured back to back meets the same ones.
+      const judged = serverKind === 'proffer' && kind === TARGET_DATABASE && scenarios.some((s) => s.target);
+      const pairedServer = judged ? await startServer('bare-lookup', target) : undefined;
+      const ceilingScenario = SCENARIOS.find((s) => s.name === BASELINES[1]);
+      for (const scenario of scenarios) {
+        let ceiling: Measurement | undefined;
+        if (pairedServer && ceilingScenario && scenario.target) {
+          const pairedCtx = { ...ctx, base: pairedServer.base, baselineToken: () => pairedServer.token };
+          ceiling = await measure(options, kind, pairedServer, { ...ceilingScenario, name: `${BASELINES[1]}→${scenario.name}` }, pairedCtx, perScenario, databasePid, undefined);
+        }
+        const measured = await measure(options, kind, server, scenario, ctx, perScenario, databasePid, statementsUrl);
+        if (ceiling) measured.pairedCeiling = { requestsPerSecond: ceiling.requestsPerSecond, p99: ceiling.p99, stealPercent: ceiling.stealPercent ?? NaN };
+        rows.push(measured);
+      }
       // Requests still queued when the load stopped finish before the server is asked to stop.
       await sleep(DRAIN_MS);
       await server.stop();
+      await pairedServer?.stop();
     }
   }
 

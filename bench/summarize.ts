@@ -5,7 +5,7 @@
 //   for n in 1 2 3; do npm run bench -- --json /tmp/run$n.json; done
 //   node --import tsx bench/summarize.ts /tmp/run1.json /tmp/run2.json /tmp/run3.json
 import { readFileSync } from 'node:fs';
-import type { Measurement, RunInfo, ServerStart, Verdict } from './report.js';
+import { ceilingOf, type Measurement, type RunInfo, type ServerStart, type Verdict } from './report.js';
 import { BASELINES } from './scenarios.js';
 
 interface Run {
@@ -38,8 +38,8 @@ function main(files: string[]): void {
   console.log(runs.map((run, i) =>
     `Run ${i + 1}: ${run.info.date}, load average ${fixed(run.info.loadAverage.start, 2)} → ${fixed(run.info.loadAverage.end, 2)}`).join('; ') + '.\n');
   console.log(row(['database', 'scenario', 'req/s (median)', `req/s, runs ${runs.map((_, i) => i + 1).join(' / ')}`, 'p50 ms', 'p99 ms', 'non-2xx/3xx', 'bytes/resp',
-    'peak RSS MiB', '÷ bare', `÷ ${BASELINES[1]}`, 'CPU µs/resp server', 'db', 'client', `${BASELINES[1]} CPU ÷ this`]));
-  console.log(row(['---', '---', ...Array<string>(13).fill('---:')]));
+    'peak RSS MiB', '÷ bare', `÷ ${BASELINES[1]}`, 'CPU µs/resp server', 'db', 'client', `${BASELINES[1]} CPU ÷ this`, `steal %, runs ${runs.map((_, i) => i + 1).join(' / ')}`]));
+  console.log(row(['---', '---', ...Array<string>(14).fill('---:')]));
   for (const [database, scenario] of keys) {
     const ms = runs.map((run) => find(run, database, scenario)).filter((m): m is Measurement => m !== undefined);
     const per = (pick: (m: Measurement, run: Run) => number) => median(runs.flatMap((run) => {
@@ -47,11 +47,11 @@ function main(files: string[]): void {
       return m ? [pick(m, run)] : [];
     }));
     const ratioTo = (baseline: string) => per((m, run) => {
-      const base = find(run, database, baseline);
+      const base = baseline === BASELINES[1] ? ceilingOf(run.rows, database) : find(run, database, baseline);
       return base ? m.requestsPerSecond / base.requestsPerSecond : NaN;
     });
     const cpuRatio = per((m, run) => {
-      const base = find(run, database, BASELINES[1]);
+      const base = ceilingOf(run.rows, database);
       return base ? serverSide(base) / serverSide(m) : NaN;
     });
     console.log(row([
@@ -70,6 +70,7 @@ function main(files: string[]): void {
       fixed(per((m) => m.cpuPerRequest.database), 0),
       fixed(per((m) => m.cpuPerRequest.client), 0),
       fixed(cpuRatio, 2),
+      ms.map((m) => fixed(m.stealPercent ?? NaN, 0)).join(' / '),
     ]));
   }
 
@@ -82,15 +83,17 @@ function main(files: string[]): void {
 
   const targets = runs[0]?.targets ?? [];
   if (targets.length > 0) {
-    console.log(`\n${row(['scenario (postgres)', `÷ ${BASELINES[1]}, median`, 'runs', 'wanted', 'p99 ms, median', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`])}`);
-    console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---', '---:']));
+    const against = runs.every((run) => run.targets?.every((t) => t.ceiling === 'paired')) ? `${BASELINES[1]} right before` : BASELINES[1];
+    console.log(`\n${row(['scenario (postgres)', `÷ ${against}, median`, 'runs', 'wanted', 'p99 ms, median', 'p99 ms, runs', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`, 'steal %, scenario / ceiling, runs'])}`);
+    console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---', '---:', '---:']));
     for (const target of targets) {
       const all = runs.map((run) => run.targets?.find((t) => t.scenario === target.scenario)).filter((t): t is Verdict => t !== undefined);
       const ratio = median(all.map((t) => t.ratio));
       const p99 = median(all.map((t) => t.p99));
       const met = ratio >= target.wanted.ratio && p99 < target.wanted.p99Ms;
       console.log(row([target.scenario, fixed(ratio, 2), all.map((t) => fixed(t.ratio, 2)).join(' / '), `≥ ${fixed(target.wanted.ratio, 2)}`, fixed(p99, 0),
-        `< ${target.wanted.p99Ms}`, met ? 'met' : 'missed', fixed(median(all.map((t) => t.cpuRatio)), 2)]));
+        all.map((t) => fixed(t.p99, 0)).join(' / '), `< ${target.wanted.p99Ms}`, met ? 'met' : 'missed', fixed(median(all.map((t) => t.cpuRatio)), 2),
+        all.map((t) => `${fixed(t.steal?.scenario ?? NaN, 0)}/${fixed(t.steal?.ceiling ?? NaN, 0)}`).join(' · ')]));
     }
   }
 }

@@ -16,8 +16,9 @@ type ByLink = ById & { linkId: string };
 type FeedQuery = { format?: FeedFormat; limit: number; cursor?: string };
 
 /**
- * The vendor's feed checks the token's session in its own single query (with the grant and the
- * person's data version), and capability links send no referrer anywhere, errors included.
+ * The vendor's feed checks the token's session in the read's head lookup (with the grant and the
+ * person's data version: `FeedHeads`), and capability links send no referrer anywhere, errors
+ * included.
  */
 export const feedOperationExtras: Partial<Record<OperationId, OperationExtras>> = {
   readSubscriptionFeed: { sessionCheckedByHandler: true },

@@ -6,16 +6,9 @@ import { accessLog } from '../services/subscriptions.js';
 import { toXml, type SchemaSet } from '../xml/index.js';
 import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 import type { RenderedFeed } from './vendor-feed.js';
+import type { components } from '../generated/openapi.js';
 
-export interface AccessLogEntryView {
-  id: string;
-  at: string;
-  vendor: { id: string; name: string };
-  subscription: string;
-  what: string;
-  fields: string[];
-  address: string;
-}
+export type AccessLogEntryView = components['schemas']['accessLogEntry'];
 
 /** What each kind of row says, in words; kinds this module does not know are told generically. */
 const DESCRIBED: Record<string, { title: (vendor: string) => string; fields: string }> = {
@@ -67,7 +60,7 @@ export async function renderAccessLogFeed(
       return undefined;
     }
   };
-  const entries: FeedEntry[] = (page.items as AccessLogEntryView[]).map((entry) => ({
+  const entries: FeedEntry[] = page.items.map((entry) => ({
     id: `urn:proffer:person:${person.id}:access:${entry.id}`,
     ...describeAccess(entry),
     url: `${publicUrl}/v1/me/subscriptions/${entry.subscription}`,

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AcknowledgementKind, Database } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
+import type { components } from '../generated/openapi.js';
 
 /**
  * Deletions a vendor is asked to confirm: after a revocation of an active grant (`revocation`) and
@@ -15,19 +16,7 @@ export interface AcknowledgementSettings {
   deadlineSeconds: number;
 }
 
-export interface AcknowledgementView {
-  subscription: string;
-  kind: AcknowledgementKind;
-  /** The `webhook-id` of the message that asked, when it went by webhook. */
-  webhookId: string | null;
-  /** The field paths the vendor was granted, whose values it is asked to delete. */
-  fields: string[];
-  url: string;
-  requestedAt: string;
-  dueBy: string;
-  acknowledgedAt: string | null;
-  overdue: boolean;
-}
+export type AcknowledgementView = components['schemas']['Acknowledgement'];
 
 export const acknowledgementUrl = (publicUrl: string, subscriptionId: string) => `${publicUrl}/v1/subscriptions/${subscriptionId}/acknowledgements`;
 

@@ -2,21 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeFeed } from '../helpers/feeds.js';
 import { expectProblem } from '../helpers/problems.js';
 import { startTestServer, type TestPerson, type TestServer, type TestVendor } from '../helpers/server.js';
+import type { components } from '../../server/generated/openapi.js';
 
 let server: TestServer;
 let ada: TestPerson;
 let shop: TestVendor;
 let subscriptionId: string;
 
-interface LogEntry {
-  id: string;
-  at: string;
-  vendor: { id: string; name: string };
-  subscription: string;
-  what: string;
-  fields: string[];
-  address: string;
-}
+type LogEntry = components['schemas']['accessLogEntry'];
 interface JsonFeedPage {
   items: { id: string; title: string; content_text: string; date_published: string; _proffer: LogEntry }[];
   next_url?: string;

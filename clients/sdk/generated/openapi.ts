@@ -2807,7 +2807,7 @@ export interface components {
             /** Format: uuid */
             subscription: string;
             /** @description What was read: `profile`, `feed` (the feed, with a token) or `feed-link` (the feed, through a capability link). Or what the vendor did about deletion: `deletion-acknowledged` (it confirmed deleting `fields` after a revocation), `deletion-overdue` (it had not confirmed by the due date; written by the server, `address` empty). More values may come: show unknown ones as they are. */
-            what?: string;
+            what: string;
             /** @description The field paths the vendor received. */
             fields: string[];
             /** @description The network address the read came from (empty for entries the server writes itself). */

@@ -1,3 +1,4 @@
+import { sql, type SqlBool } from 'kysely';
 import { ProblemError } from '../errors.js';
 
 /**
@@ -26,6 +27,13 @@ export function decodeTimeCursor(cursor: string): { createdAt: Date; id: string 
   }
   throw invalidCursor();
 }
+
+/**
+ * Keyset paging of a list ordered newest first by (time, id): the rows strictly after a time
+ * cursor's position, as one row comparison (which a btree index on the two columns serves).
+ */
+export const olderThan = (timeColumn: string, idColumn: string, position: { createdAt: Date; id: string }) =>
+  sql<SqlBool>`(${sql.ref(timeColumn)}, ${sql.ref(idColumn)}) < (${position.createdAt}, ${position.id})`;
 
 export const encodeSerialCursor = (kind: string, serial: string | number) => Buffer.from(`${kind}${serial}`).toString('base64url');
 

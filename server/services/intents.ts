@@ -5,7 +5,7 @@ import type { DatabaseHandle } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { isUuid } from '../http/auth.js';
-import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
+import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import type { NeedInput } from './needs.js';
 import type { components } from '../generated/openapi.js';
 
@@ -160,9 +160,7 @@ export async function listIntents(
   if (page.cursor !== undefined) {
     const after = decodeTimeCursor(page.cursor);
     if (!isUuid(after.id) || after.createdAt.getTime() % MINUTE_MS !== 0) throw invalidCursor();
-    query = query.where((eb) =>
-      eb.or([eb('listed_at', '<', after.createdAt), eb.and([eb('listed_at', '=', after.createdAt), eb('intent_id', '<', after.id)])]),
-    );
+    query = query.where(olderThan('listed_at', 'intent_id', after));
   }
   const rows = await query.orderBy('listed_at', 'desc').orderBy('intent_id', 'desc').limit(page.limit + 1).execute();
   const shown = rows.slice(0, page.limit);

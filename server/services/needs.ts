@@ -5,7 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, NeedRow } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { assertValid } from '../validation.js';
-import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
+import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { recordEvent } from './events.js';
 import { applyMergePatch } from './merge-patch.js';
 
@@ -101,10 +101,7 @@ export async function listNeeds(
   const today = todayUtc();
   let query = db.selectFrom('needs').selectAll().where('person_id', '=', personId);
   if (options.cursor) {
-    const after = decodeTimeCursor(options.cursor);
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
+    query = query.where(olderThan('created_at', 'id', decodeTimeCursor(options.cursor)));
   }
   if (options.status === 'expired') {
     query = query.where('status', '=', 'open').where('wanted_by', '<', today);

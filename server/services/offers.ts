@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AcceptedDuties, NeedsRequest, RequestedField } from '../../policies/index.js';
 import type { Database, StoredOfferStatus, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
-import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
+import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { needOfIntent, type IntentClock } from './intents.js';
 import { requestSubscription, type ReceiptSigner, type SubscriptionRequestBody } from './subscriptions.js';
 import { currentTerms } from './terms.js';
@@ -235,10 +235,7 @@ function pageOf(query: OfferQuery, options: { limit: number; cursor?: string | u
     query = query.where('o.status', '=', options.status);
   }
   if (options.cursor) {
-    const after = decodeTimeCursor(options.cursor);
-    query = query.where((eb) =>
-      eb.or([eb('o.created_at', '<', after.createdAt), eb.and([eb('o.created_at', '=', after.createdAt), eb('o.id', '<', after.id)])]),
-    );
+    query = query.where(olderThan('o.created_at', 'o.id', decodeTimeCursor(options.cursor)));
   }
   return query.orderBy('o.created_at', 'desc').orderBy('o.id', 'desc').limit(options.limit + 1);
 }

@@ -15,7 +15,7 @@ import {
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { erasedProblem, type AcknowledgementSettings } from './acknowledgements.js';
-import { decodeTimeCursor, encodeTimeCursor } from './cursors.js';
+import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
 import { notifyGrantChange, type GrantChange } from './webhooks.js';
@@ -269,10 +269,7 @@ export async function listSubscriptions(
     query = query.where('s.status', '=', options.status);
   }
   if (options.cursor) {
-    const after = decodeTimeCursor(options.cursor);
-    query = query.where((eb) =>
-      eb.or([eb('s.created_at', '<', after.createdAt), eb.and([eb('s.created_at', '=', after.createdAt), eb('s.id', '<', after.id)])]),
-    );
+    query = query.where(olderThan('s.created_at', 's.id', decodeTimeCursor(options.cursor)));
   }
   const rows = await query.orderBy('s.created_at', 'desc').orderBy('s.id', 'desc').limit(options.limit + 1).execute();
   const page = rows.slice(0, options.limit);
@@ -607,10 +604,7 @@ export async function accessLog(
 export async function listReceipts(db: Kysely<Database>, personId: string, options: { limit: number; cursor?: string | undefined }) {
   let query = db.selectFrom('receipts').select(['id', 'jws', 'receipt', 'created_at']).where('person_id', '=', personId);
   if (options.cursor) {
-    const after = decodeTimeCursor(options.cursor);
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
+    query = query.where(olderThan('created_at', 'id', decodeTimeCursor(options.cursor)));
   }
   const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit + 1).execute();
   const page = rows.slice(0, options.limit);

@@ -3,8 +3,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { BIGINT_DIGITS, decodeSerialCursor, encodeSerialCursor } from '../services/cursors.js';
 import { accessLog } from '../services/subscriptions.js';
-import { toXml, type SchemaSet } from '../xml/index.js';
-import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
+import type { SchemaSet } from '../xml/index.js';
+import { entryXml, FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 import type { RenderedFeed } from './vendor-feed.js';
 import type { components } from '../generated/openapi.js';
 
@@ -53,13 +53,6 @@ export async function renderAccessLogFeed(
     if (cursor) query.set('cursor', cursor);
     return `${base}?${query}`;
   };
-  const toEntryXml = (entry: AccessLogEntryView) => {
-    try {
-      return toXml(entry, { root: 'access', schemaRef: 'subscription.json#/$defs/accessLogEntry', schemas: xmlSchemas });
-    } catch {
-      return undefined;
-    }
-  };
   const entries: FeedEntry[] = page.items.map((entry) => ({
     id: `urn:proffer:person:${person.id}:access:${entry.id}`,
     ...describeAccess(entry),
@@ -67,7 +60,7 @@ export async function renderAccessLogFeed(
     published: new Date(entry.at),
     updated: new Date(entry.at),
     data: entry,
-    xml: toEntryXml(entry),
+    xml: entryXml(entry, { root: 'access', schemaRef: 'subscription.json#/$defs/accessLogEntry', schemas: xmlSchemas }),
   }));
   const next = page.nextBefore === null ? undefined : encodeAccessCursor(page.nextBefore);
   // Entries are ordered by id; their times, stamped before commit, need not be in the same order.

@@ -4,8 +4,8 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { dayOf, floorToMinute, ListedSetStates, listIntents, type IntentFilters, type IntentView } from '../services/intents.js';
 import type { DatabaseHandle } from '../db/database.js';
-import { toXml, type SchemaSet } from '../xml/index.js';
-import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
+import type { SchemaSet } from '../xml/index.js';
+import { entryXml, FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 import type { RenderedFeed } from './vendor-feed.js';
 
 export interface IntentFeedRequest {
@@ -89,13 +89,6 @@ export class IntentFeedRenderer {
       if (cursor) query.set('cursor', cursor);
       return `${base}?${query}`;
     };
-    const toEntryXml = (intent: IntentView) => {
-      try {
-        return toXml(intent, { root: 'intent', schemaRef: 'intent.json', schemas: xmlSchemas });
-      } catch {
-        return undefined; // a value XML cannot carry (input refuses them): the entry keeps its JSON only
-      }
-    };
     const entries: FeedEntry[] = page.items.map((intent) => ({
       // The intent id is random: a URN of it is unique without naming this server or anyone.
       id: `urn:uuid:${intent.id}`,
@@ -105,7 +98,7 @@ export class IntentFeedRenderer {
       published: new Date(intent.publishedAt),
       updated: new Date(intent.updatedAt),
       data: intent,
-      xml: toEntryXml(intent),
+      xml: entryXml(intent, { root: 'intent', schemaRef: 'intent.json', schemas: xmlSchemas }),
     }));
     const newest = Math.max(0, ...entries.map((e) => e.updated.getTime()));
     const document: FeedDocument = {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Builder } from 'xml2js';
+import { toXml, type ToXmlOptions } from '../xml/index.js';
 
 /**
  * Atom 1.0, RSS 2.0 and JSON Feed 1.1 from one description of a feed.
@@ -181,4 +182,16 @@ export function renderJsonFeed(feed: FeedDocument): string {
 
 export function renderFeed(feed: FeedDocument, format: FeedFormat): string {
   return format === 'atom' ? renderAtom(feed) : format === 'rss' ? renderRss(feed) : renderJsonFeed(feed);
+}
+
+/**
+ * An entry's content as Proffer XML, or undefined when it holds a value XML cannot carry (input
+ * refuses such values; older data may still hold one): the entry then keeps its JSON only.
+ */
+export function entryXml(content: unknown, options: ToXmlOptions): string | undefined {
+  try {
+    return toXml(content, options);
+  } catch {
+    return undefined;
+  }
 }

@@ -4,9 +4,9 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { notFound } from '../errors.js';
 import { decodePosition, encodePosition, feedSubject, grantedPage, type FeedGrant, type FeedHead, type PagePosition } from '../services/vendor-feed.js';
-import { toXml, type SchemaSet } from '../xml/index.js';
+import type { SchemaSet } from '../xml/index.js';
 import type { GrantedEvent } from './granted-events.js';
-import { FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
+import { entryXml, FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 
 /** Where a vendor's feed is served: with a token, or through a capability link. */
 export interface FeedAddress {
@@ -149,13 +149,6 @@ export class VendorFeedRenderer {
       if (at.kind !== 'newest') query.set('cursor', encodePosition(at));
       return `${address.base}?${query}`;
     };
-    const toEntryXml = (content: Record<string, unknown>) => {
-      try {
-        return toXml(content, { root: 'event', schemaRef: 'event.json', schemas: xmlSchemas });
-      } catch {
-        return undefined; // a value XML cannot carry: the entry keeps its JSON only
-      }
-    };
     const subscription = grant.subscriptionId;
     const entries: FeedEntry[] = page.entries.map((event) => {
       const content = entryContent(event);
@@ -166,7 +159,7 @@ export class VendorFeedRenderer {
         published: event.at,
         updated: event.at,
         data: content,
-        xml: toEntryXml(content),
+        xml: entryXml(content, { root: 'event', schemaRef: 'event.json', schemas: xmlSchemas }),
       };
     });
     // The feed changes when an entry arrives or when the grant changes (a narrowing rewrites old entries).

@@ -383,6 +383,23 @@ describe('the person decides', () => {
     expect(rejected.items.map((s) => s.id)).toEqual([c.id]);
   });
 
+  it('pages through the list by cursor: every subscription once, newest first', async () => {
+    await ask();
+    await ask();
+    const all = (await asPerson(person, { method: 'GET', url: '/v1/me/subscriptions?limit=100' })).json<{ items: Subscription[] }>().items.map((s) => s.id);
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const walked: string[] = [];
+    let url: string | undefined = '/v1/me/subscriptions?limit=1';
+    while (url) {
+      const response = await asPerson(person, { method: 'GET', url });
+      expect(response.statusCode, response.body).toBe(200);
+      const body = response.json<{ items: Subscription[]; next: string | null }>();
+      walked.push(...body.items.map((s) => s.id));
+      url = body.next ? `/v1/me/subscriptions?limit=1&cursor=${body.next}` : undefined;
+    }
+    expect(walked).toEqual(all);
+  });
+
   it('shows a request: what is asked, how the terms decided and why', async () => {
     const pending = await ask();
     const seen = await personView(person, pending.id);

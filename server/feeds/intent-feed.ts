@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { dayOf, floorToMinute, ListedSetStates, listIntents, type IntentFilters, type IntentView } from '../services/intents.js';
 import type { DatabaseHandle } from '../db/database.js';
+import { gzipForm } from '../http/content-coding.js';
 import type { SchemaSet } from '../xml/index.js';
 import { entryXml, FEED_MEDIA_TYPES, renderFeed, type FeedDocument, type FeedEntry, type FeedFormat } from './render.js';
 import type { RenderedFeed } from './vendor-feed.js';
@@ -50,7 +51,7 @@ const RENDERING = 'i1';
 export class IntentFeedRenderer {
   private readonly cache = new LRUCache<string, RenderedFeed>({
     maxSize: MAX_CACHE_BYTES,
-    sizeCalculation: (value, key) => value.body.length + key.length * 2 + 256,
+    sizeCalculation: (value, key) => value.body.length + (value.gzip?.body.length ?? 0) + key.length * 2 + 256,
   });
   /** Renders under way: concurrent misses of one key wait for one render. */
   private readonly rendering = new Map<string, Promise<RenderedFeed>>();
@@ -115,7 +116,8 @@ export class IntentFeedRenderer {
     };
     const body = Buffer.from(renderFeed(document, request.format), 'utf8');
     const digest = createHash('sha256').update(RENDERING).update(body).digest('base64url').slice(0, 32);
-    return { body, contentType: `${FEED_MEDIA_TYPES[request.format]}; charset=utf-8`, etag: `"${digest}"`, lastModified: new Date(0) };
+    const gzip = await gzipForm(body, RENDERING);
+    return { body, gzip, contentType: `${FEED_MEDIA_TYPES[request.format]}; charset=utf-8`, etag: `"${digest}"`, lastModified: new Date(0) };
   }
 }
 

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 import { notFound } from '../errors.js';
+import { gzipForm, type Representations } from '../http/content-coding.js';
 import { decodePosition, encodePosition, feedSubject, grantedPage, type FeedGrant, type FeedHead, type PagePosition } from '../services/vendor-feed.js';
 import type { SchemaSet } from '../xml/index.js';
 import type { GrantedEvent } from './granted-events.js';
@@ -24,11 +25,12 @@ export interface PageRequest {
   cursor: string | undefined;
 }
 
-export interface RenderedFeed {
-  body: Buffer;
+/**
+ * `etag` is strong: a digest of the body, so the same bytes always carry the same tag, in any
+ * process; the gzip form, when there is one, has its own.
+ */
+export interface RenderedFeed extends Representations {
   contentType: string;
-  /** Strong: a digest of the body, so the same bytes always carry the same tag, in any process. */
-  etag: string;
   /** Whole seconds (HTTP dates have no finer precision). */
   lastModified: Date;
   /** The same as an HTTP date, formatted once (when absent, format `lastModified`). */
@@ -102,7 +104,8 @@ export class VendorFeedRenderer {
   ) {
     this.cache = new LRUCache<string, RenderedPage>({
       maxSize: deps.maxBytes,
-      sizeCalculation: (value, key) => value.body.length + key.length * 2 + value.grant.fieldsJson.length + value.grant.categoriesJson.length + 512,
+      sizeCalculation: (value, key) =>
+        value.body.length + (value.gzip?.body.length ?? 0) + key.length * 2 + value.grant.fieldsJson.length + value.grant.categoriesJson.length + 512,
     });
   }
 
@@ -184,6 +187,7 @@ export class VendorFeedRenderer {
     const lastModified = new Date(Math.floor(updated.getTime() / 1000) * 1000);
     return {
       body,
+      gzip: await gzipForm(body, RENDERING),
       contentType: `${FEED_MEDIA_TYPES[request.format]}; charset=utf-8`,
       etag: `"${digest}"`,
       lastModified,
@@ -193,8 +197,14 @@ export class VendorFeedRenderer {
   }
 }
 
-/** RFC 9110 §13.1.2 (weak comparison) and §13.1.3: If-Modified-Since only counts without If-None-Match. */
-export function notModified(headers: { 'if-none-match'?: string | undefined; 'if-modified-since'?: string | undefined }, rendered: RenderedFeed): boolean {
+/**
+ * RFC 9110 §13.1.2 (weak comparison) and §13.1.3: If-Modified-Since only counts without
+ * If-None-Match. The tag compared is the one of the representation this request is sent.
+ */
+export function notModified(
+  headers: { 'if-none-match'?: string | undefined; 'if-modified-since'?: string | undefined },
+  rendered: { etag: string; lastModified: Date },
+): boolean {
   const ifNoneMatch = headers['if-none-match'];
   if (ifNoneMatch !== undefined) {
     return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === rendered.etag);

@@ -4,6 +4,7 @@ import { ProblemError, notFound } from '../errors.js';
 import type { FeedFormat } from '../feeds/render.js';
 import { lastModifiedHeader, notModified, VendorFeedRenderer, type FeedAddress } from '../feeds/vendor-feed.js';
 import { principalOf, sessionEnded, unconfirmedPrincipalOf } from '../http/auth.js';
+import { chooseRepresentation, FEED_VARY } from '../http/content-coding.js';
 import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
 import { AccessLogWriter } from '../services/access-log-writer.js';
 import { readLimitReached } from '../services/subscriptions.js';
@@ -74,9 +75,10 @@ export function feedHandlers(ctx: AppContext): Handlers {
       if (grant?.status !== 'active') throw via.refused(grant?.status ?? 'ended');
       rendered = await renderer.page(grant, address, page);
     }
-    reply.header('cache-control', 'private, no-cache').header('vary', 'Accept');
-    if (notModified(request.headers as Record<string, string | undefined>, rendered)) {
-      return reply.code(304).header('etag', rendered.etag).header('last-modified', lastModifiedHeader(rendered)).send();
+    reply.header('cache-control', 'private, no-cache').header('vary', FEED_VARY);
+    const revalidated = chooseRepresentation(request, rendered);
+    if (notModified(request.headers, { etag: revalidated.etag, lastModified: rendered.lastModified })) {
+      return reply.code(304).header('etag', revalidated.etag).header('last-modified', lastModifiedHeader(rendered)).send();
     }
 
     const { grant } = rendered;
@@ -111,7 +113,9 @@ export function feedHandlers(ctx: AppContext): Handlers {
         });
       }
     }
-    return reply.code(200).type(rendered.contentType).header('etag', rendered.etag).header('last-modified', lastModifiedHeader(rendered)).send(rendered.body);
+    const sent = chooseRepresentation(request, rendered);
+    if (sent.contentEncoding) reply.header('content-encoding', sent.contentEncoding);
+    return reply.code(200).type(rendered.contentType).header('etag', sent.etag).header('last-modified', lastModifiedHeader(rendered)).send(sent.body);
   };
 
   return {

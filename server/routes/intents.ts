@@ -7,6 +7,7 @@ import { IntentFeedRenderer } from '../feeds/intent-feed.js';
 import type { FeedFormat } from '../feeds/render.js';
 import { notModified, type RenderedFeed } from '../feeds/vendor-feed.js';
 import { principalOf } from '../http/auth.js';
+import { chooseRepresentation, FEED_VARY } from '../http/content-coding.js';
 import type { Handlers } from '../http/bind.js';
 import { getPerson } from '../services/accounts.js';
 import { getIntent, type IntentClock, type IntentFilters } from '../services/intents.js';
@@ -45,13 +46,15 @@ function canonicalFilters(query: IntentQuery): { filters: IntentFilters; filterQ
 }
 
 function sendFeed(request: FastifyRequest, reply: FastifyReply, rendered: RenderedFeed, cacheControl: string) {
+  const chosen = chooseRepresentation(request, rendered);
   reply
-    .header('etag', rendered.etag)
+    .header('etag', chosen.etag)
     .header('last-modified', rendered.lastModified.toUTCString())
     .header('cache-control', cacheControl)
-    .header('vary', 'Accept');
-  if (notModified(request.headers, rendered)) return reply.code(304).send();
-  return reply.type(rendered.contentType).send(rendered.body);
+    .header('vary', FEED_VARY);
+  if (notModified(request.headers, { etag: chosen.etag, lastModified: rendered.lastModified })) return reply.code(304).send();
+  if (chosen.contentEncoding) reply.header('content-encoding', chosen.contentEncoding);
+  return reply.type(rendered.contentType).send(chosen.body);
 }
 
 export function intentHandlers(ctx: AppContext): Handlers {

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +132,17 @@ describe('a capability link', () => {
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
     expect(again.headers['referrer-policy']).toBe('no-referrer');
+  });
+
+  it('sends gzip to feed readers that accept it, revalidated by its own tag', async () => {
+    const plain = await viaLink(link.url, 'format=atom');
+    const zipped = await viaLink(link.url, 'format=atom', { 'accept-encoding': 'gzip' });
+    expectFeedHeaders(zipped, 'atom');
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(zipped.rawPayload).equals(plain.rawPayload)).toBe(true);
+    expect(zipped.headers.etag).not.toBe(plain.headers.etag);
+    const again = await viaLink(link.url, 'format=atom', { 'accept-encoding': 'gzip', 'if-none-match': String(zipped.headers.etag) });
+    expect(again.statusCode).toBe(304);
   });
 
   it('lands in the access log as a read through a link', async () => {

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
@@ -291,7 +292,7 @@ describe('formats', () => {
     const response = await server.request({ method: 'GET', url: `/v1/intents?category=${root}${extra}`, headers });
     expect(response.statusCode, response.body).toBe(200);
     expect(response.headers['content-type']).toBe(`${type}; charset=utf-8`);
-    expect(response.headers.vary).toBe('Accept');
+    expect(response.headers.vary).toBe('Accept, Accept-Encoding');
     const feed = await consumeFeed(response.body, format as FeedFormat);
     expect(feed.entries.map((e) => e.title)).toEqual([hostile]);
     expect(feed.texts).toContain('javascript:alert(1) <b>bold</b>');
@@ -339,6 +340,26 @@ describe('conditional requests', () => {
     expect(changed.statusCode).toBe(200);
     expect(changed.headers.etag).not.toBe(etag);
     expect((await consumeFeed(changed.body, 'atom')).entries.map((e) => e.title)).toEqual(['Watched, changed']);
+  });
+
+  it('sends gzip to a client that accepts it, under its own tag, and identity to one that does not', async () => {
+    const ada = await server.person();
+    const root = freshRoot();
+    for (let index = 0; index < 5; index += 1) await cast(ada, { title: `Zipped ${index}`, category: root });
+    const url = `/v1/intents?category=${root}&format=json`;
+    const plain = await server.request({ method: 'GET', url });
+    const zipped = await server.request({ method: 'GET', url, headers: { 'accept-encoding': 'gzip, br' } });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.headers.vary).toBe('Accept, Accept-Encoding');
+    expect(zipped.headers['cache-control']).toBe('public, max-age=30');
+    expect(gunzipSync(zipped.rawPayload).equals(plain.rawPayload)).toBe(true);
+    expect(zipped.headers.etag).not.toBe(plain.headers.etag);
+    const revalidated = await server.request({ method: 'GET', url, headers: { 'accept-encoding': 'gzip', 'if-none-match': String(zipped.headers.etag) } });
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers.etag).toBe(zipped.headers.etag);
+    const crossed = await server.request({ method: 'GET', url, headers: { 'accept-encoding': 'gzip', 'if-none-match': String(plain.headers.etag) } });
+    expect(crossed.statusCode).toBe(200);
   });
 
   it('never dates a change finer than its minute, nor later than now', () => {

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -607,5 +608,86 @@ describe('the render cache', () => {
     expect(other.body).toContain(narrow.subscriptionId);
     expect(other.body).not.toContain(wide.subscriptionId);
     expect(a.body).not.toContain('wide@example.org');
+  });
+});
+
+describe('content coding', () => {
+  const GZIP = { 'accept-encoding': 'gzip, deflate, br' };
+
+  it('sends gzip to a client that accepts it: the same bytes once decoded, their own strong tag, Vary on Accept-Encoding', async () => {
+    const grant = await activeGrant(server, { fields: ['name', 'emails'], categories: ['sports'] });
+    await patchProfile(server, grant.person, { name: { given: 'Zipped' }, emails: { personal: 'zipped@example.org' } });
+    for (const format of FORMATS) {
+      const identity = await readFeed(grant.vendor, grant.subscriptionId, `format=${format}`);
+      expectFeedHeaders(identity, format);
+      expect(identity.headers['content-encoding']).toBeUndefined();
+      const zipped = await readFeed(grant.vendor, grant.subscriptionId, `format=${format}`, GZIP);
+      expectFeedHeaders(zipped, format);
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(String(zipped.headers.vary)).toMatch(/Accept-Encoding/i);
+      expect(String(identity.headers.vary)).toMatch(/Accept-Encoding/i);
+      expect(Number(zipped.headers['content-length'])).toBe(zipped.rawPayload.length);
+      expect(zipped.rawPayload.length).toBeLessThan(identity.rawPayload.length);
+      expect(gunzipSync(zipped.rawPayload).equals(identity.rawPayload)).toBe(true);
+      expect(zipped.headers.etag).not.toBe(identity.headers.etag);
+      expect(zipped.headers['last-modified']).toBe(identity.headers['last-modified']);
+      // The same state gives the same bytes and tag again.
+      const again = await readFeed(grant.vendor, grant.subscriptionId, `format=${format}`, GZIP);
+      expect(again.rawPayload.equals(zipped.rawPayload)).toBe(true);
+      expect(again.headers.etag).toBe(zipped.headers.etag);
+    }
+    // Every 200 is logged, whatever its coding.
+    expect((await accessLog(server, grant.person)).filter((e) => e.what === 'feed')).toHaveLength(9);
+  });
+
+  it.each([
+    ['no Accept-Encoding', {}],
+    ['gzip refused', { 'accept-encoding': 'gzip;q=0, br' }],
+    ['identity preferred', { 'accept-encoding': 'gzip;q=0.5, identity' }],
+    ['only codings it does not write', { 'accept-encoding': 'br, zstd' }],
+  ])('sends identity with %s', async (_, headers: Record<string, string>) => {
+    const grant = await activeGrant(server, { fields: ['name'] });
+    await patchProfile(server, grant.person, { name: { given: 'Plain' } });
+    const response = await readFeed(grant.vendor, grant.subscriptionId, 'format=atom', headers);
+    expectFeedHeaders(response, 'atom');
+    expect(response.headers['content-encoding']).toBeUndefined();
+    expect((await parseFeed(response.body, 'atom')).entries).toHaveLength(1);
+  });
+
+  it('revalidates each coding by its own tag: 304 for the tag of what this request would get, not logged', async () => {
+    const grant = await activeGrant(server, { fields: ['name'] });
+    await patchProfile(server, grant.person, { name: { given: 'Tagged' } });
+    const zipped = await readFeed(grant.vendor, grant.subscriptionId, 'format=json', GZIP);
+    const identity = await readFeed(grant.vendor, grant.subscriptionId, 'format=json');
+    const zippedTag = String(zipped.headers.etag);
+    const identityTag = String(identity.headers.etag);
+
+    const revalidated = await readFeed(grant.vendor, grant.subscriptionId, 'format=json', { ...GZIP, 'if-none-match': zippedTag });
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers.etag).toBe(zippedTag);
+    expect(revalidated.headers['content-encoding']).toBeUndefined();
+    expect(String(revalidated.headers.vary)).toMatch(/Accept-Encoding/i);
+    expect((await readFeed(grant.vendor, grant.subscriptionId, 'format=json', { 'if-none-match': identityTag })).statusCode).toBe(304);
+    // A tag names one byte sequence: the other coding's tag is not this representation's.
+    const crossed = await readFeed(grant.vendor, grant.subscriptionId, 'format=json', { ...GZIP, 'if-none-match': identityTag });
+    expect(crossed.statusCode).toBe(200);
+    expect(crossed.headers.etag).toBe(zippedTag);
+    expect((await readFeed(grant.vendor, grant.subscriptionId, 'format=json', { 'if-none-match': zippedTag })).statusCode).toBe(200);
+    // Three 200s before and two after; the two 304s are not logged.
+    expect((await accessLog(server, grant.person)).filter((e) => e.what === 'feed')).toHaveLength(4);
+  });
+
+  it('a HEAD tells the coded length and coding, sends nothing and is not logged', async () => {
+    const grant = await activeGrant(server, { fields: ['name'] });
+    await patchProfile(server, grant.person, { name: { given: 'Headed' } });
+    const url = `/v1/subscriptions/${grant.subscriptionId}/feed`;
+    const head = await server.request({ method: 'HEAD', url, headers: { ...grant.vendor.auth, ...GZIP } });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-encoding']).toBe('gzip');
+    const get = await readFeed(grant.vendor, grant.subscriptionId, '', GZIP);
+    expect(head.headers['content-length']).toBe(String(get.rawPayload.length));
+    expect(head.headers.etag).toBe(get.headers.etag);
+    expect((await accessLog(server, grant.person)).filter((e) => e.what === 'feed')).toHaveLength(1);
   });
 });

@@ -516,6 +516,11 @@ export interface paths {
          *     (`what: feed`, the granted fields) before it is sent; a 304 is not logged, because it
          *     discloses nothing. Under a `maxReadsPerDay` duty, 200s count against the limit the
          *     profile read shares, 304s do not.
+         *
+         *     Sent gzip-coded (`Content-Encoding: gzip`) to a client whose `Accept-Encoding` takes gzip,
+         *     identity otherwise; the gzip bytes have their own strong `ETag`, so revalidate with the tag
+         *     of the coding you receive (any HTTP client that decodes gzip does this by itself).
+         *     `Vary: Accept, Accept-Encoding`.
          */
         get: operations["readSubscriptionFeed"];
         put?: never;
@@ -652,7 +657,7 @@ export interface paths {
          *     conditional requests), for whoever holds the link, while the grant is active. A link that
          *     is unknown, deleted, rotated away, or whose grant is no longer active answers the same 404
          *     (nothing tells a dead link from one that never was). A 200 is written to the person's
-         *     access log as `what: feed-link`; a 304 is not. Every answer carries
+         *     access log as `what: feed-link`; a 304 is not. gzip as for the token feed. Every answer carries
          *     `Referrer-Policy: no-referrer`, and the capability never appears in logs or problems.
          */
         get: operations["readFeedByCapability"];
@@ -910,7 +915,8 @@ export interface paths {
          *     Format by `format` or Accept (Atom by default); paged by an opaque cursor (`next` link,
          *     JSON Feed `next_url`). Conditional: strong `ETag` of the bytes, `Last-Modified` (to the
          *     minute, never later than now), 304 on `If-None-Match` / `If-Modified-Since`. Cacheable by
-         *     anyone for a short while (`Cache-Control: public`).
+         *     anyone for a short while (`Cache-Control: public`). gzip-coded when `Accept-Encoding`
+         *     takes it, under its own `ETag` (`Vary: Accept, Accept-Encoding`).
          */
         get: operations["listIntents"];
         put?: never;
@@ -4361,6 +4367,10 @@ export interface components {
         Location: string;
         /** @description The version of the representation. */
         ETag: string;
+        /** @description Feeds are chosen by Accept (or `format`) and coded by Accept-Encoding. */
+        FeedVary: "Accept, Accept-Encoding";
+        /** @description `gzip` when the request's Accept-Encoding takes it (and it is smaller); absent for identity. */
+        FeedContentEncoding: "gzip";
         /** @description The profile's version number (0 before the first change). */
         ProfileVersion: number;
         NoStore: "no-store";
@@ -5477,6 +5487,8 @@ export interface operations {
                     /** @description When the feed last changed (an entry arrived or the grant changed). */
                     "Last-Modified"?: string;
                     "Cache-Control"?: "private, no-cache";
+                    Vary: components["headers"]["FeedVary"];
+                    "Content-Encoding": components["headers"]["FeedContentEncoding"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5710,6 +5722,8 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     "Last-Modified"?: string;
                     "Referrer-Policy"?: "no-referrer";
+                    Vary: components["headers"]["FeedVary"];
+                    "Content-Encoding": components["headers"]["FeedContentEncoding"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6235,6 +6249,8 @@ export interface operations {
                     /** @description When the listed needs last changed, to the minute (or now, if that minute has not ended). */
                     "Last-Modified"?: string;
                     "Cache-Control"?: "public, max-age=30";
+                    Vary: components["headers"]["FeedVary"];
+                    "Content-Encoding": components["headers"]["FeedContentEncoding"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -57,7 +57,9 @@ export const FEED_MEDIA_TYPES: Record<FeedFormat, string> = {
 
 const ATOM_NS = 'http://www.w3.org/2005/Atom';
 const PROFFER_NS = 'https://proffer.dev/ns/1';
-const builder = new Builder({ xmldec: { version: '1.0', encoding: 'UTF-8' }, renderOpts: { pretty: true, indent: '  ', newline: '\n' } });
+// Compact: feeds are read by programs (and `xmllint --format` shows them to people); indentation
+// was an eighth of a vendor's Atom page.
+const builder = new Builder({ xmldec: { version: '1.0', encoding: 'UTF-8' }, renderOpts: { pretty: false } });
 
 const escapeHtml = (text: string) =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
@@ -190,7 +192,7 @@ export function renderFeed(feed: FeedDocument, format: FeedFormat): string {
  */
 export function entryXml(content: unknown, options: ToXmlOptions): string | undefined {
   try {
-    return toXml(content, options);
+    return toXml(content, { ...options, compact: true });
   } catch {
     return undefined;
   }

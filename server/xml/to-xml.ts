@@ -18,6 +18,8 @@ export interface ToXmlOptions {
   /** `$ref` of the schema of the whole document, e.g. `profile.json`. */
   readonly schemaRef: string;
   readonly schemas: SchemaSet | Readonly<Record<string, object>>;
+  /** No indentation or line breaks between elements (for fragments inside a feed), else indented. */
+  readonly compact?: boolean;
 }
 
 // Keys of xml2js's builder input. An XML name cannot start with '#', so no property can clash with them
@@ -27,12 +29,9 @@ const TEXT = '#text';
 
 type BuilderNode = Record<string, unknown>;
 
-const builder = new xml2js.Builder({
-  attrkey: ATTRIBUTES,
-  charkey: TEXT,
-  xmldec: { version: '1.0', encoding: 'UTF-8' },
-  renderOpts: { pretty: true, indent: '  ', newline: '\n' },
-});
+const builderOptions = { attrkey: ATTRIBUTES, charkey: TEXT, xmldec: { version: '1.0', encoding: 'UTF-8' } } as const;
+const builder = new xml2js.Builder({ ...builderOptions, renderOpts: { pretty: true, indent: '  ', newline: '\n' } });
+const compactBuilder = new xml2js.Builder({ ...builderOptions, renderOpts: { pretty: false } });
 
 /** Writes a JSON value as a Proffer XML document. Throws an Error for values XML cannot carry. */
 export function toXml(value: unknown, options: ToXmlOptions): string {
@@ -45,7 +44,7 @@ export function toXml(value: unknown, options: ToXmlOptions): string {
   root[ATTRIBUTES] = { xmlns: PROFFER_XML_NAMESPACE, ...(content[ATTRIBUTES] as object | undefined) };
   for (const key of Object.keys(content)) if (key !== ATTRIBUTES) root[key] = content[key];
   // One key and xml2js's default rootName: the key names the root element.
-  return builder.buildObject({ [options.root]: root });
+  return (options.compact ? compactBuilder : builder).buildObject({ [options.root]: root });
 }
 
 function toNode(schemas: SchemaSet, value: unknown, position: Position, pointer: string): BuilderNode {

@@ -18,9 +18,19 @@ describe('toXml then fromXml gives back the document', () => {
       fc.property(arbitrary, (document) => {
         expect(schemaErrors(ref, document)).toBeNull();
         expect(fromXml(toXml(document, options), options)).toStrictEqual(document);
+        // The compact form (feed entries) says the same.
+        expect(fromXml(toXml(document, { ...options, compact: true }), options)).toStrictEqual(document);
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('the compact form has nothing between elements, and keeps whitespace that is text', () => {
+    const options = { root: 'profile', schemaRef: 'profile.json', schemas, compact: true };
+    const document = { name: { given: ' Ada ', family: 'Lovelace' } };
+    const compact = toXml(document, options);
+    expect(compact).toContain('<profile xmlns="https://proffer.dev/ns/1"><name><given> Ada </given><family>Lovelace</family></name></profile>');
+    expect(fromXml(compact, options)).toStrictEqual(document);
   });
 
   it('any JSON value with XML-name keys, where the schema says nothing (type attributes carry the types)', () => {

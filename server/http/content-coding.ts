@@ -12,14 +12,18 @@ export interface CodedBody {
   etag: string;
 }
 
-/** A cached render: its identity body and tag, and the gzip form when that is smaller. */
-export interface Representations extends CodedBody {
-  gzip?: CodedBody | undefined;
-}
-
 /** What one request is sent: the body in the coding it accepts, and that coding (absent: identity). */
 export interface ChosenRepresentation extends CodedBody {
-  contentEncoding?: 'gzip';
+  contentEncoding?: 'gzip' | undefined;
+}
+
+/** A cached render: its identity body and tag, and the gzip form when that is smaller. */
+export interface Representations extends CodedBody {
+  gzip?: GzipForm | undefined;
+}
+
+export interface GzipForm extends CodedBody {
+  contentEncoding: 'gzip';
 }
 
 /**
@@ -27,10 +31,11 @@ export interface ChosenRepresentation extends CodedBody {
  * when it would not be smaller. Its tag is a digest of the compressed bytes: a strong ETag names
  * one byte sequence (RFC 9110 §8.8.3), and the coded bytes are another representation.
  */
-export async function gzipForm(body: Buffer, tagPrefix: string): Promise<CodedBody | undefined> {
+export async function gzipForm(body: Buffer, tagPrefix: string): Promise<GzipForm | undefined> {
   const compressed = await gzipInThreadPool(body, { level: 6 });
   if (compressed.length >= body.length) return undefined;
-  return { body: compressed, etag: `"${createHash('sha256').update(tagPrefix).update('gzip').update(compressed).digest('base64url').slice(0, 32)}"` };
+  const digest = createHash('sha256').update(tagPrefix).update('gzip').update(compressed).digest('base64url').slice(0, 32);
+  return { body: compressed, etag: `"${digest}"`, contentEncoding: 'gzip' };
 }
 
 /** Accept-Encoding values are few and repeat on every poll: each is negotiated once (a bounded memo). */
@@ -49,10 +54,12 @@ export function acceptsGzip(request: FastifyRequest): boolean {
   return accepted;
 }
 
-/** The representation this request gets: gzip when it accepts it and the render has it, else identity. */
+/**
+ * The representation this request gets: gzip when it accepts it and the render has it, else
+ * identity (the render itself, which names no coding). Nothing is allocated: this is every read.
+ */
 export function chooseRepresentation(request: FastifyRequest, rendered: Representations): ChosenRepresentation {
-  if (rendered.gzip && acceptsGzip(request)) return { ...rendered.gzip, contentEncoding: 'gzip' };
-  return { body: rendered.body, etag: rendered.etag };
+  return rendered.gzip && acceptsGzip(request) ? rendered.gzip : rendered;
 }
 
 /** Feeds vary by format (Accept) and by content coding (Accept-Encoding). */

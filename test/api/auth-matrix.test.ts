@@ -365,6 +365,23 @@ describe('the contract has operations to check', () => {
   });
 });
 
+describe('verified tokens are kept, but never past their expiry', () => {
+  it('verifies a repeated token once, and refuses it once it expires although it was cached', async () => {
+    const repeated = sign(fresh(fixtures.person.claims));
+    // fast-jwt's cache hands back the payload it kept: the same object for the same token.
+    expect(server.app.jwt.verify(repeated)).toBe(server.app.jwt.verify(repeated));
+
+    // Within the clock tolerance (30 s) for about three more seconds, then expired.
+    const expiresAt = (now() - 27) * 1000 + 30_000;
+    const closeToExpiry = sign({ ...fixtures.person.claims, iat: now() - 600, exp: now() - 27 });
+    const get = () => server.request({ method: 'GET', url: '/v1/me', headers: { authorization: bearer(closeToExpiry) } });
+    expect((await get()).statusCode).toBe(200);
+    expect((await get()).statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 250));
+    expectRefused(await get(), 401);
+  });
+});
+
 describe.each(secured.map((op) => [`${op.method.toUpperCase()} ${op.path} (${op.operationId}, ${op.principal})`, op] as const))('%s', (_, op) => {
   const cases = BAD_CREDENTIALS.filter((c) => (!c.only || c.only.includes(op.principal)) && !(op.principalOptional && c.anonymous));
   it.each(cases.map((c) => [c.name, c] as const))('refuses %s', async (_name, bad) => {

@@ -142,6 +142,8 @@ async function probe(base: string, scenario: Scenario, spec: RequestSpec): Promi
   if (response.status !== expected) throw new Error(`${scenario.name}: probe answered ${response.status}, not ${expected}: ${text.slice(0, 300)}`);
   const type = response.headers.get('content-type') ?? '';
   if (scenario.contentType && !scenario.contentType.test(type)) throw new Error(`${scenario.name}: probe answered ${type}, not ${scenario.contentType}`);
+  const coding = response.headers.get('content-encoding') ?? undefined;
+  if (coding !== scenario.contentEncoding) throw new Error(`${scenario.name}: probe answered Content-Encoding ${coding ?? 'none'}, not ${scenario.contentEncoding ?? 'none'}`);
 }
 
 async function measure(

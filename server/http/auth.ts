@@ -57,13 +57,10 @@ export async function registerJwt(app: FastifyInstance, ctx: AppContext): Promis
       requiredClaims: ['exp', 'iat', 'sub', 'aud', 'iss'],
       clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
       // A client repeats its token on every request until it expires (a vendor polling its feed):
-      // fast-jwt keeps what it verified, never past the token's own exp (plus the tolerance) and
-      // never a failure. Whether the session is still live is asked of the database on every
-      // request regardless. Keyed by the token itself, not fast-jwt's default digest of it (a
-      // SHA-256 per request): this process holds the signing key, so holding live tokens in its
-      // memory as well exposes nothing more.
+      // fast-jwt keeps what it verified, keyed by a digest of the token, never past the token's
+      // own exp (plus the tolerance) and never a failure. Whether the session is still live is
+      // asked of the database on every request regardless.
       cache: VERIFIED_TOKENS_CACHED,
-      cacheKeyBuilder: (token: string) => token,
     },
   });
 }

@@ -84,6 +84,29 @@ describe('consent receipts', () => {
     for (const receipt of receipts) expect(await server.sdk.verifyReceipt(receipt.jws, { issuer: issuer() })).toEqual(receipt.receipt);
   });
 
+  it('page by cursor: every receipt once, newest first, as the full list has them', async () => {
+    const { person, id } = await setUp([
+      ...FIELDS,
+      { path: 'emails.personal', purpose: 'fulfillment', required: false, retentionDays: 30 },
+      { path: 'preferences.sizes', purpose: 'personalization', required: false, retentionDays: 30 },
+    ]);
+    await person.client.approve(id, { fields: ['name', 'addresses.home', 'emails.personal'] });
+    await person.client.setTerms({ rules: [{ ...TERMS.rules[0]!, fields: ['name', 'addresses.*'] }] });
+    await person.client.revoke(id);
+    const all = (await person.client.receipts({ limit: 100 })).items;
+    expect(events(all)).toEqual(['revoked', 'narrowed', 'approved']);
+    const walked: Receipt[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages += 1) {
+      const page = await person.client.receipts({ limit: 1, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      walked.push(...page.items);
+      if (!page.next) break;
+      cursor = page.next;
+    }
+    expect(walked).toEqual(all);
+  });
+
   it("are nobody else's business", async () => {
     const { vendor, id } = await setUp();
     const stranger = await server.person();

@@ -196,21 +196,3 @@ export class VendorFeedRenderer {
     };
   }
 }
-
-/**
- * RFC 9110 §13.1.2 (weak comparison) and §13.1.3: If-Modified-Since only counts without
- * If-None-Match. The tag compared is the one of the representation this request is sent.
- */
-export function notModified(
-  headers: { 'if-none-match'?: string | undefined; 'if-modified-since'?: string | undefined },
-  rendered: { etag: string; lastModified: Date },
-): boolean {
-  const ifNoneMatch = headers['if-none-match'];
-  if (ifNoneMatch !== undefined) {
-    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === rendered.etag);
-  }
-  const ifModifiedSince = headers['if-modified-since'];
-  if (ifModifiedSince === undefined) return false;
-  const since = Date.parse(ifModifiedSince);
-  return !Number.isNaN(since) && rendered.lastModified.getTime() <= since;
-}

@@ -2,9 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { ProblemError, notFound } from '../errors.js';
 import type { FeedFormat } from '../feeds/render.js';
-import { lastModifiedHeader, notModified, VendorFeedRenderer, type FeedAddress } from '../feeds/vendor-feed.js';
+import { lastModifiedHeader, VendorFeedRenderer, type FeedAddress } from '../feeds/vendor-feed.js';
 import { principalOf, sessionEnded, unconfirmedPrincipalOf } from '../http/auth.js';
 import { chooseRepresentation, FEED_VARY } from '../http/content-coding.js';
+import { notModified } from '../http/conditional.js';
 import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
 import { AccessLogWriter } from '../services/access-log-writer.js';
 import { readLimitReached } from '../services/subscriptions.js';
@@ -76,9 +77,9 @@ export function feedHandlers(ctx: AppContext): Handlers {
       rendered = await renderer.page(grant, address, page);
     }
     reply.header('cache-control', 'private, no-cache').header('vary', FEED_VARY);
-    const revalidated = chooseRepresentation(request, rendered);
-    if (notModified(request.headers, { etag: revalidated.etag, lastModified: rendered.lastModified })) {
-      return reply.code(304).header('etag', revalidated.etag).header('last-modified', lastModifiedHeader(rendered)).send();
+    let chosen = chooseRepresentation(request, rendered);
+    if (notModified(request.headers, chosen.etag, rendered.lastModified)) {
+      return reply.code(304).header('etag', chosen.etag).header('last-modified', lastModifiedHeader(rendered)).send();
     }
 
     const { grant } = rendered;
@@ -94,6 +95,7 @@ export function feedHandlers(ctx: AppContext): Handlers {
       if (counted.grantVersion !== grant.grantVersion) {
         const { fieldsJson, categoriesJson, grantVersion, grantChangedMs } = counted;
         rendered = await renderer.page({ ...grant, fieldsJson, categoriesJson, grantVersion, grantChangedMs }, address, page);
+        chosen = chooseRepresentation(request, rendered);
       }
     } else {
       try {
@@ -113,9 +115,8 @@ export function feedHandlers(ctx: AppContext): Handlers {
         });
       }
     }
-    const sent = chooseRepresentation(request, rendered);
-    if (sent.contentEncoding) reply.header('content-encoding', sent.contentEncoding);
-    return reply.code(200).type(rendered.contentType).header('etag', sent.etag).header('last-modified', lastModifiedHeader(rendered)).send(sent.body);
+    if (chosen.contentEncoding) reply.header('content-encoding', chosen.contentEncoding);
+    return reply.code(200).type(rendered.contentType).header('etag', chosen.etag).header('last-modified', lastModifiedHeader(rendered)).send(chosen.body);
   };
 
   return {

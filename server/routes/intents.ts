@@ -5,9 +5,10 @@ import { notFound } from '../errors.js';
 import { renderAccessLogFeed } from '../feeds/access-log-feed.js';
 import { IntentFeedRenderer } from '../feeds/intent-feed.js';
 import type { FeedFormat } from '../feeds/render.js';
-import { notModified, type RenderedFeed } from '../feeds/vendor-feed.js';
+import type { RenderedFeed } from '../feeds/vendor-feed.js';
 import { principalOf } from '../http/auth.js';
 import { chooseRepresentation, FEED_VARY } from '../http/content-coding.js';
+import { matchesIfNoneMatch, notModified } from '../http/conditional.js';
 import type { Handlers } from '../http/bind.js';
 import { getPerson } from '../services/accounts.js';
 import { getIntent, type IntentClock, type IntentFilters } from '../services/intents.js';
@@ -52,7 +53,7 @@ function sendFeed(request: FastifyRequest, reply: FastifyReply, rendered: Render
     .header('last-modified', rendered.lastModified.toUTCString())
     .header('cache-control', cacheControl)
     .header('vary', FEED_VARY);
-  if (notModified(request.headers, { etag: chosen.etag, lastModified: rendered.lastModified })) return reply.code(304).send();
+  if (notModified(request.headers, chosen.etag, rendered.lastModified)) return reply.code(304).send();
   if (chosen.contentEncoding) reply.header('content-encoding', chosen.contentEncoding);
   return reply.type(rendered.contentType).send(chosen.body);
 }
@@ -77,7 +78,7 @@ export function intentHandlers(ctx: AppContext): Handlers {
       const etag = `"${createHash('sha256').update(JSON.stringify(intent)).digest('base64url').slice(0, 32)}"`;
       reply.header('etag', etag).header('cache-control', `public, max-age=${PUBLIC_MAX_AGE_SECONDS}`);
       const ifNoneMatch = request.headers['if-none-match'];
-      if (ifNoneMatch !== undefined && (ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag))) {
+      if (ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag)) {
         return reply.code(304).send();
       }
       return reply.send(intent);

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { ProblemError } from '../errors.js';
 import { principalOf } from '../http/auth.js';
+import { matchesIfNoneMatch } from '../http/conditional.js';
 import type { Handlers } from '../http/bind.js';
 import { negotiatedType, sendDocument } from '../http/respond.js';
 import { changeProfile, getProfile, mergeWith, replaceWith, type ProfileDocument, type StoredProfile } from '../services/profile.js';
@@ -31,7 +32,7 @@ export function profileHandlers(ctx: AppContext): Handlers {
       const stored = await getProfile(ctx.db, principalOf(request).id);
       const ifNoneMatch = request.headers['if-none-match'];
       const tag = etag(stored.version, type);
-      if (ifNoneMatch && (ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === tag))) {
+      if (ifNoneMatch && matchesIfNoneMatch(ifNoneMatch, tag)) {
         return reply.code(304).header('etag', tag).send();
       }
       return answer(request, reply, stored, type);

@@ -37,6 +37,10 @@ describe('acceptsGzip', () => {
     ['gzip;q=0.5, identity', false],
     ['br, zstd', false],
     ['x-gzip', false],
+    // Malformed headers are bad input, not errors: a q that is not a number, empty members.
+    ['gzip;q=abc', false],
+    [';;;', false],
+    [',,,gzip', true],
   ] as const)('%j → %s', (header, expected) => {
     expect(acceptsGzip(requestWith(header))).toBe(expected);
     // Asked again (the memo) the answer is the same.

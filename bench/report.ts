@@ -29,9 +29,14 @@ export interface Measurement {
    */
   stealPercent?: number;
   /**
-   * For a scenario with a target, on the target database: `bare-lookup` measured right before it
-   * by a process kept beside Proffer's (absent from runs made before pairing). Its target is judged
-   * against this.
+   * How many slices the measured period came in, when more than one: a judged scenario alternates
+   * with its paired ceiling (absent from runs made before interleaving, and for one period).
+   */
+  slices?: number;
+  /**
+   * For a scenario with a target, on the target database: `bare-lookup` measured by a process kept
+   * beside Proffer's, in slices alternating with this scenario's (right before it in runs made
+   * before interleaving; absent from runs made before pairing). Its target is judged against this.
    */
   pairedCeiling?: { requestsPerSecond: number; p99: number; stealPercent: number };
 }

@@ -23,6 +23,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --duration <s>     seconds measured per scenario (default 10; env BENCH_DURATION)
   --warmup <s>       seconds of unmeasured load before each (default 2; env BENCH_WARMUP)
   --connections <n>  concurrent connections (default 50; env BENCH_CONNECTIONS)
+  --slices <n>       a judged scenario and its ceiling alternate in n slices each of
+                     duration ÷ n seconds (default 5; env BENCH_SLICES; 1: one period each)
   --db <list>        pglite,postgres (default both; env BENCH_DB; PostgreSQL is DATABASE_URL, or a
                      throw-away server from .ci/with-postgres when it is not set)
   --only <list>      scenarios to run besides the baselines (default all; env BENCH_ONLY)
@@ -40,6 +42,8 @@ interface Options {
   duration: number;
   warmup: number;
   connections: number;
+  /** Slices a judged scenario and its paired ceiling alternate in (measureInterleaved). */
+  slices: number;
   databases: DatabaseKind[];
   scenarios: Scenario[];
   json: string | undefined;
@@ -56,6 +60,7 @@ function parseOptions(argv: string[]): Options | undefined {
       duration: { type: 'string', default: env.BENCH_DURATION ?? '10' },
       warmup: { type: 'string', default: env.BENCH_WARMUP ?? '2' },
       connections: { type: 'string', default: env.BENCH_CONNECTIONS ?? '50' },
+      slices: { type: 'string', default: env.BENCH_SLICES ?? '5' },
       db: { type: 'string', default: env.BENCH_DB ?? DATABASES.join(',') },
       only: { type: 'string' },
       json: { type: 'string' },
@@ -71,15 +76,23 @@ function parseOptions(argv: string[]): Options | undefined {
     if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
     return value;
   };
+  const duration = number('duration', values.duration, 1, 1800);
+  // autocannon samples once a second: a slice shorter than that would be cut to the next sample.
+  const slices = (raw: string) => {
+    const n = number('slices', raw, 1, 100);
+    if (duration / n < 1) throw new UsageError(`--slices ${n}: each slice would be shorter than a second (--duration ${duration})`);
+    return n;
+  };
   const databases = values.db.split(',').map((d) => d.trim()).filter(Boolean);
   for (const d of databases) if (!(DATABASES as readonly string[]).includes(d)) throw new UsageError(`--db: unknown database "${d}" (pglite, postgres)`);
   const only = (values.only ?? env.BENCH_ONLY)?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of only ?? []) if (!SCENARIOS.some((s) => s.name === name)) throw new UsageError(`--only: unknown scenario "${name}"`);
   return {
     // Proffer's access tokens are set to live an hour and each scenario logs in afresh.
-    duration: number('duration', values.duration, 1, 1800),
+    duration,
     warmup: number('warmup', values.warmup, 0, 60),
     connections: number('connections', values.connections, 1, 1000),
+    slices: slices(values.slices),
     databases: databases as DatabaseKind[],
     scenarios: SCENARIOS.filter((s) => ALWAYS_RUN.includes(s.name) || !only || only.includes(s.name)),
     json: values.json,
@@ -92,26 +105,41 @@ function parseOptions(argv: string[]): Options | undefined {
 
 /** Pause after a load so the requests it left queued in the server are answered. */
 const DRAIN_MS = 1_500;
+/** Pause between interleaved slices: the ≤ 50 requests the last one left queued take ~10 ms. */
+const SLICE_GAP_MS = 250;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One autocannon run before aggregation (`skipAggregateResult`): its histograms can be merged with others'. */
+interface RawResult {
+  totalCompletedRequests: number;
+  totalBytes: number;
+  /** Seconds, as autocannon measured the run. */
+  duration: number;
+}
+// Not in @types/autocannon; documented in autocannon's README (aggregateResult(results, opts)).
+const { aggregateResult } = autocannon as unknown as {
+  aggregateResult(results: RawResult[], opts: { url: string; connections: number }): autocannon.Result;
+};
 
 let current: autocannon.Instance | undefined;
 
-function load(base: string, spec: RequestSpec, connections: number, seconds: number): Promise<autocannon.Result> {
+function load(url: string, spec: RequestSpec, connections: number, seconds: number): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     current = autocannon(
       {
-        url: `${base}${spec.path}`,
+        url,
         method: spec.method ?? 'GET',
         headers: spec.headers ?? {},
         ...(spec.body === undefined ? {} : { body: spec.body }),
         connections,
         duration: seconds,
         timeout: 10,
+        skipAggregateResult: true,
       },
       (error, result) => {
         current = undefined;
         if (error) reject(error instanceof Error ? error : new Error(String(error)));
-        else resolve(result);
+        else resolve(result as unknown as RawResult);
       },
     );
   });
@@ -146,62 +174,118 @@ async function probe(base: string, scenario: Scenario, spec: RequestSpec): Promi
   if (coding !== scenario.contentEncoding) throw new Error(`${scenario.name}: probe answered Content-Encoding ${coding ?? 'none'}, not ${scenario.contentEncoding ?? 'none'}`);
 }
 
-async function measure(
-  options: Options,
-  database: string,
-  server: RunningServer,
-  scenario: Scenario,
-  ctx: ScenarioContext,
-  perScenario: { ok: boolean },
-  databasePid: number | undefined,
-  statementsUrl: string | undefined,
-): Promise<Measurement> {
-  const spec = await scenario.request(ctx);
-  const expected = scenario.status ?? 200;
-  await probe(server.base, scenario, spec);
-  if (!resetPeakMemory(server.pid)) perScenario.ok = false;
-  if (options.warmup > 0) {
-    const warm = await load(server.base, spec, options.connections, options.warmup);
-    if (!server.alive()) throw new Error(`${server.name} exited during the warm-up of ${scenario.name}:\n${server.tail()}`);
-    const problems = failures(warm, expected);
-    if (problems.length > 0) throw new Error(`${database} ${scenario.name}: during warm-up, ${problems.join('; ')}`);
+/**
+ * A scenario ready to be measured on one server: its request built, probed and warmed up, and
+ * the measured load added up as it comes (in one period, or in slices interleaved with another
+ * scenario's).
+ */
+class Loaded {
+  private readonly runs: RawResult[] = [];
+  private readonly cpu = { server: 0, database: 0, client: 0 };
+  /** The machine's CPU ticks counted over the measured slices only (a reading of `machineCpuTicks` that stops between them). */
+  private readonly ticks = { total: 0, steal: 0, known: true };
+
+  private constructor(
+    readonly database: string,
+    readonly server: RunningServer,
+    readonly scenario: Scenario,
+    private readonly spec: RequestSpec,
+    private readonly connections: number,
+    private readonly databasePid: number | undefined,
+  ) {}
+
+  private get url() {
+    return `${this.server.base}${this.spec.path}`;
   }
-  // CPU seconds over the measured period: the server, the database's processes (PostgreSQL's
-  // backends; PGlite is inside the server), and this process, which is autocannon generating load.
-  if (statementsUrl) await resetStatements(statementsUrl);
-  const cpuBefore = { server: cpuSecondsOf(server.pid), database: databasePid ? treeCpuSeconds(databasePid) : NaN, client: process.cpuUsage(), machine: machineCpuTicks() };
-  const result = await load(server.base, spec, options.connections, options.duration);
-  const client = process.cpuUsage(cpuBefore.client);
-  const perRequest = (seconds: number) => (result.requests.total > 0 ? (seconds * 1e6) / result.requests.total : NaN);
-  const m: Measurement = {
-    database,
-    scenario: scenario.name,
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    bad: result['1xx'] + result['4xx'] + result['5xx'] + result.errors,
-    requests: result.requests.total,
-    bytesPerResponse: result.requests.total > 0 ? result.throughput.total / result.requests.total : NaN,
-    peakRss: memoryOf(server.pid).hwm,
-    cpuPerRequest: {
-      server: perRequest(cpuSecondsOf(server.pid) - cpuBefore.server),
-      database: perRequest(databasePid ? treeCpuSeconds(databasePid) - cpuBefore.database : NaN),
-      client: perRequest((client.user + client.system) / 1e6),
-    },
-    stealPercent: stealPercent(cpuBefore.machine, machineCpuTicks()),
-  };
-  if (!server.alive()) throw new Error(`${server.name} exited during ${scenario.name}:\n${server.tail()}`);
-  console.log(scenarioLine(m));
-  if (statementsUrl && result.requests.total > 0) {
-    // Per response; a function's own statements are listed too (time inside it counts twice).
-    for (const st of await topStatements(statementsUrl, 6)) {
-      const per = (ms: number) => ((ms * 1000) / result.requests.total).toFixed(1).padStart(7);
-      console.log(`    ${per(st.execMs + st.planMs)} µs/resp (plan ${per(st.planMs).trim()})  ${(st.calls / result.requests.total).toFixed(2)} calls/resp  ${st.query.slice(0, 140)}`);
+
+  private get expected() {
+    return this.scenario.status ?? 200;
+  }
+
+  static async prepare(options: Options, database: string, server: RunningServer, scenario: Scenario, ctx: ScenarioContext, perScenario: { ok: boolean }, databasePid: number | undefined): Promise<Loaded> {
+    const spec = await scenario.request(ctx);
+    const loaded = new Loaded(database, server, scenario, spec, options.connections, databasePid);
+    await probe(server.base, scenario, spec);
+    if (!resetPeakMemory(server.pid)) perScenario.ok = false;
+    if (options.warmup > 0) {
+      const warm = aggregateResult([await load(loaded.url, spec, options.connections, options.warmup)], { url: loaded.url, connections: options.connections });
+      loaded.checkAlive('the warm-up of');
+      const problems = failures(warm, loaded.expected);
+      if (problems.length > 0) throw new Error(`${database} ${scenario.name}: during warm-up, ${problems.join('; ')}`);
     }
+    return loaded;
   }
-  const problems = failures(result, expected);
-  if (problems.length > 0) throw new Error(`${database} ${scenario.name} FAILED: ${problems.join('; ')}`);
-  return m;
+
+  private checkAlive(during: string): void {
+    if (!this.server.alive()) throw new Error(`${this.server.name} exited during ${during} ${this.scenario.name}:\n${this.server.tail()}`);
+  }
+
+  /** Measures `seconds` of load and adds it to what was measured before. */
+  async measure(seconds: number): Promise<void> {
+    // CPU seconds over the measured period: the server, the database's processes (PostgreSQL's
+    // backends; PGlite is inside the server), and this process, which is autocannon generating load.
+    const before = { server: cpuSecondsOf(this.server.pid), database: this.databasePid ? treeCpuSeconds(this.databasePid) : NaN, client: process.cpuUsage(), machine: machineCpuTicks() };
+    this.runs.push(await load(this.url, this.spec, this.connections, seconds));
+    const client = process.cpuUsage(before.client);
+    const machine = machineCpuTicks();
+    this.cpu.server += cpuSecondsOf(this.server.pid) - before.server;
+    this.cpu.database += this.databasePid ? treeCpuSeconds(this.databasePid) - before.database : NaN;
+    this.cpu.client += (client.user + client.system) / 1e6;
+    if (before.machine && machine) {
+      this.ticks.total += machine.total - before.machine.total;
+      this.ticks.steal += machine.steal - before.machine.steal;
+    } else this.ticks.known = false;
+    this.checkAlive('the load of');
+  }
+
+  /** Everything measured so far as one measurement; fails the run on any response it did not expect. */
+  result(): Measurement {
+    const result = aggregateResult(this.runs, { url: this.url, connections: this.connections });
+    const requests = this.runs.reduce((sum, r) => sum + r.totalCompletedRequests, 0);
+    const seconds = this.runs.reduce((sum, r) => sum + r.duration, 0);
+    const perRequest = (cpuSeconds: number) => (requests > 0 ? (cpuSeconds * 1e6) / requests : NaN);
+    const m: Measurement = {
+      database: this.database,
+      scenario: this.scenario.name,
+      requestsPerSecond: seconds > 0 ? requests / seconds : 0,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      bad: result['1xx'] + result['4xx'] + result['5xx'] + result.errors,
+      requests,
+      bytesPerResponse: requests > 0 ? this.runs.reduce((sum, r) => sum + r.totalBytes, 0) / requests : NaN,
+      peakRss: memoryOf(this.server.pid).hwm,
+      cpuPerRequest: { server: perRequest(this.cpu.server), database: perRequest(this.cpu.database), client: perRequest(this.cpu.client) },
+      stealPercent: this.ticks.known ? stealPercent({ total: 0, steal: 0 }, this.ticks) : NaN,
+      ...(this.runs.length > 1 ? { slices: this.runs.length } : {}),
+    };
+    const problems = failures(result, this.expected);
+    if (problems.length > 0) throw new Error(`${this.database} ${this.scenario.name} FAILED: ${problems.join('; ')}`);
+    return m;
+  }
+}
+
+/** What PostgreSQL spent its time on during the last scenario, per response (--pg-statements). */
+async function printStatements(statementsUrl: string, responses: number): Promise<void> {
+  if (responses === 0) return;
+  // A function's own statements are listed too (time inside it counts twice).
+  for (const st of await topStatements(statementsUrl, 6)) {
+    const per = (ms: number) => ((ms * 1000) / responses).toFixed(1).padStart(7);
+    console.log(`    ${per(st.execMs + st.planMs)} µs/resp (plan ${per(st.planMs).trim()})  ${(st.calls / responses).toFixed(2)} calls/resp  ${st.query.slice(0, 140)}`);
+  }
+}
+
+/**
+ * A target and its ceiling, measured in alternating slices (ceiling, target, target, ceiling, …):
+ * on a shared machine the neighbours' load drifts within a run, and pairs of slices a few seconds
+ * apart meet the same neighbours, where two periods measured one after the other need not.
+ */
+async function measureInterleaved(ceiling: Loaded, target: Loaded, options: Options): Promise<{ ceiling: Measurement; target: Measurement }> {
+  const seconds = options.duration / options.slices;
+  for (let i = 0; i < 2 * options.slices; i++) {
+    if (i > 0) await sleep(SLICE_GAP_MS);
+    await ((i % 4 === 0 || i % 4 === 3) ? ceiling : target).measure(seconds);
+  }
+  return { ceiling: ceiling.result(), target: target.result() };
 }
 
 // --- the run -----------------------------------------------------------------------------------
@@ -305,13 +389,22 @@ async function run(options: Options): Promise<void> {
       const pairedServer = judged ? await startServer('bare-lookup', target) : undefined;
       const ceilingScenario = SCENARIOS.find((s) => s.name === BASELINES[1]);
       for (const scenario of scenarios) {
-        let ceiling: Measurement | undefined;
+        const loaded = await Loaded.prepare(options, kind, server, scenario, ctx, perScenario, databasePid);
+        if (statementsUrl) await resetStatements(statementsUrl);
+        let measured: Measurement;
         if (pairedServer && ceilingScenario && scenario.target) {
           const pairedCtx = { ...ctx, base: pairedServer.base, baselineToken: () => pairedServer.token };
-          ceiling = await measure(options, kind, pairedServer, { ...ceilingScenario, name: `${BASELINES[1]}→${scenario.name}` }, pairedCtx, perScenario, databasePid, undefined);
+          const ceiling = await Loaded.prepare(options, kind, pairedServer, { ...ceilingScenario, name: `${BASELINES[1]}→${scenario.name}` }, pairedCtx, perScenario, databasePid);
+          const both = await measureInterleaved(ceiling, loaded, options);
+          console.log(scenarioLine(both.ceiling));
+          measured = both.target;
+          measured.pairedCeiling = { requestsPerSecond: both.ceiling.requestsPerSecond, p99: both.ceiling.p99, stealPercent: both.ceiling.stealPercent ?? NaN };
+        } else {
+          await loaded.measure(options.duration);
+          measured = loaded.result();
         }
-        const measured = await measure(options, kind, server, scenario, ctx, perScenario, databasePid, statementsUrl);
-        if (ceiling) measured.pairedCeiling = { requestsPerSecond: ceiling.requestsPerSecond, p99: ceiling.p99, stealPercent: ceiling.stealPercent ?? NaN };
+        console.log(scenarioLine(measured));
+        if (statementsUrl) await printStatements(statementsUrl, measured.requests);
         rows.push(measured);
       }
       // Requests still queued when the load stopped finish before the server is asked to stop.
@@ -359,7 +452,9 @@ if (!options) {
 }
 
 // Stops by itself even if something hangs: twice the planned load, plus time to start and seed.
-const planned = options.databases.length * options.scenarios.length * (options.duration + options.warmup);
+// A judged scenario's ceiling doubles it (slices may run to autocannon's next one-second sample).
+const judged = options.databases.includes(TARGET_DATABASE) ? options.scenarios.filter((s) => s.target).length : 0;
+const planned = options.databases.length * options.scenarios.length * (options.duration + options.warmup) + judged * (options.warmup + 2 * options.duration);
 const deadline = 2 * planned + 240;
 setTimeout(() => {
   console.error(`bench: still running after ${deadline} s; giving up`);

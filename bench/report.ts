@@ -38,7 +38,7 @@ export interface Measurement {
    * beside Proffer's, in slices alternating with this scenario's (right before it in runs made
    * before interleaving; absent from runs made before pairing). Its target is judged against this.
    */
-  pairedCeiling?: { requestsPerSecond: number; p99: number; stealPercent: number };
+  pairedCeiling?: { requestsPerSecond: number; p99: number; stealPercent: number; cpuPerRequest?: Measurement['cpuPerRequest'] };
 }
 
 export interface ServerStart {
@@ -86,12 +86,12 @@ function ratio(rows: Measurement[], row: Measurement, baseline: string): string 
 }
 
 /** Server-side CPU per response (server + database; the database counts as 0 where unmeasured). */
-const serverSideCpu = (m: Measurement) => m.cpuPerRequest.server + (Number.isFinite(m.cpuPerRequest.database) ? m.cpuPerRequest.database : 0);
+const serverSideCpu = ({ server, database }: Measurement['cpuPerRequest']) => server + (Number.isFinite(database) ? database : 0);
 
 /** bare-lookup's server-side CPU per response over this one's: 1.00 is as cheap as the ceiling. */
 function cpuRatio(rows: Measurement[], row: Measurement): string {
   const base = ceilingOf(rows, row.database);
-  return base ? fixed(serverSideCpu(base) / serverSideCpu(row), 2) : '—';
+  return base ? fixed(serverSideCpu(base.cpuPerRequest) / serverSideCpu(row.cpuPerRequest), 2) : '—';
 }
 
 export function scenarioLine(m: Measurement): string {
@@ -139,17 +139,28 @@ export const TARGET_DATABASE = 'postgres';
 
 export interface Verdict {
   scenario: string;
-  /** Requests per second over the ceiling measured right before it (else the run's ceiling). */
+  /** Requests per second over the ceiling measured alongside it (else the run's ceiling). */
   ratio: number;
   p99: number;
   wanted: { ratio: number; p99Ms: number };
   met: boolean;
   /** The same ratio in server-side CPU per response (informative: robust to a busy machine). */
   cpuRatio: number;
-  /** Which ceiling `ratio` divides by: the paired measurement, or the run's (older runs). */
-  ceiling?: 'paired' | 'run';
+  /**
+   * Which ceiling `ratio` divides by: the paired measurement taking turns with the scenario
+   * (`interleaved`), measured right before it (`paired`, older runs or --slices 1), or the run's
+   * (older runs still).
+   */
+  ceiling?: 'interleaved' | 'paired' | 'run';
   /** Steal during the scenario and during its paired ceiling, percent. */
   steal?: { scenario: number; ceiling: number };
+}
+
+/** What the verdicts' ratios divide by, in words (all of a run's verdicts are made the same way). */
+export function ceilingLabel(list: Verdict[]): string {
+  if (list.length > 0 && list.every((v) => v.ceiling === 'interleaved')) return `${BASELINES[1]} taking turns with it`;
+  if (list.length > 0 && list.every((v) => v.ceiling === 'interleaved' || v.ceiling === 'paired')) return `${BASELINES[1]} measured right before it`;
+  return BASELINES[1];
 }
 
 /** Each scenario with a target, measured on PostgreSQL: its ratio to the ceiling and p99 against the target. */
@@ -167,8 +178,9 @@ export function verdicts(rows: Measurement[]): Verdict[] {
       p99: row.p99,
       wanted: target,
       met: ratio >= target.ratio && row.p99 < target.p99Ms,
-      cpuRatio: serverSideCpu(ceiling) / serverSideCpu(row),
-      ceiling: paired ? 'paired' : 'run',
+      // Against the slices taken in turn with it where recorded (runs before that: the run's ceiling).
+      cpuRatio: serverSideCpu(paired?.cpuPerRequest ?? ceiling.cpuPerRequest) / serverSideCpu(row.cpuPerRequest),
+      ceiling: paired ? ((row.slices ?? 1) > 1 ? 'interleaved' : 'paired') : 'run',
       steal: { scenario: row.stealPercent ?? NaN, ceiling: paired ? paired.stealPercent : (ceiling.stealPercent ?? NaN) },
     });
   }
@@ -179,7 +191,7 @@ function verdictLines(rows: Measurement[]): string[] {
   const list = verdicts(rows);
   if (list.length === 0) return [];
   return [
-    `Targets on ${TARGET_DATABASE} (÷ ${BASELINES[1]} measured right before each, p99 at the run's connections):`,
+    `Targets on ${TARGET_DATABASE} (÷ ${ceilingLabel(list)}, p99 at the run's connections):`,
     ...list.map((v) =>
       `  ${v.scenario.padEnd(16)} ${fixed(v.ratio, 2)} (wanted >= ${fixed(v.wanted.ratio, 2)}), p99 ${fixed(v.p99, 1)} ms (wanted < ${v.wanted.p99Ms}): ${v.met ? 'met' : 'MISSED'}` +
         `  (server-side CPU ratio ${fixed(v.cpuRatio, 2)}; steal ${fixed(v.steal?.scenario ?? NaN, 0)} %, ceiling's ${fixed(v.steal?.ceiling ?? NaN, 0)} %)`),
@@ -223,7 +235,7 @@ export function markdown(info: RunInfo, rows: Measurement[], starts: ServerStart
       ? 'Peak RSS: VmHWM of the server process, reset before each scenario (warm-up included).'
       : 'Peak RSS: VmHWM of the server process since it started (it could not be reset per scenario here).',
     ...(verdicts(rows).length
-      ? ['', row(['scenario', `÷ ${BASELINES[1]} right before`, 'wanted', 'p99 ms', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`, 'steal %, scenario / ceiling']), row(['---', '---:', '---:', '---:', '---:', '---', '---:', '---:']),
+      ? ['', row(['scenario', `÷ ${ceilingLabel(verdicts(rows))}`, 'wanted', 'p99 ms', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`, 'steal %, scenario / ceiling']), row(['---', '---:', '---:', '---:', '---:', '---', '---:', '---:']),
           ...verdicts(rows).map((v) => row([v.scenario, fixed(v.ratio, 2), `>= ${fixed(v.wanted.ratio, 2)}`, fixed(v.p99, 1), `< ${v.wanted.p99Ms}`, v.met ? 'met' : 'missed', fixed(v.cpuRatio, 2),
             `${fixed(v.steal?.scenario ?? NaN, 0)} / ${fixed(v.steal?.ceiling ?? NaN, 0)}`]))]
       : []),

@@ -382,9 +382,8 @@ async function run(options: Options): Promise<void> {
           return (intents ??= seedIntents(server.base));
         },
       };
-      // A target is judged against the ceiling measured right before it, by a bare-lookup process
-      // kept idle beside Proffer's: neighbours on a shared machine come and go within minutes,
-      // and a pair measured back to back meets the same ones.
+      // A target is judged against the ceiling measured alongside it (measureInterleaved), by a
+      // bare-lookup process kept idle beside Proffer's.
       const judged = serverKind === 'proffer' && kind === TARGET_DATABASE && scenarios.some((s) => s.target);
       const pairedServer = judged ? await startServer('bare-lookup', target) : undefined;
       const ceilingScenario = SCENARIOS.find((s) => s.name === BASELINES[1]);
@@ -398,7 +397,7 @@ async function run(options: Options): Promise<void> {
           const both = await measureInterleaved(ceiling, loaded, options);
           console.log(scenarioLine(both.ceiling));
           measured = both.target;
-          measured.pairedCeiling = { requestsPerSecond: both.ceiling.requestsPerSecond, p99: both.ceiling.p99, stealPercent: both.ceiling.stealPercent ?? NaN };
+          measured.pairedCeiling = { requestsPerSecond: both.ceiling.requestsPerSecond, p99: both.ceiling.p99, stealPercent: both.ceiling.stealPercent ?? NaN, cpuPerRequest: both.ceiling.cpuPerRequest };
         } else {
           await loaded.measure(options.duration);
           measured = loaded.result();

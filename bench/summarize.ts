@@ -5,14 +5,13 @@
 //   for n in 1 2 3; do npm run bench -- --json /tmp/run$n.json; done
 //   node --import tsx bench/summarize.ts /tmp/run1.json /tmp/run2.json /tmp/run3.json
 import { readFileSync } from 'node:fs';
-import { ceilingOf, type Measurement, type RunInfo, type ServerStart, type Verdict } from './report.js';
+import { ceilingLabel, ceilingOf, verdicts, type Measurement, type RunInfo, type ServerStart, type Verdict } from './report.js';
 import { BASELINES } from './scenarios.js';
 
 interface Run {
   info: RunInfo;
   rows: Measurement[];
   starts: ServerStart[];
-  targets?: Verdict[];
 }
 
 const median = (values: number[]): number => {
@@ -81,18 +80,20 @@ function main(files: string[]): void {
     console.log(row([start.database, start.server, values.map((v) => fixed(v, 0)).join(' / ')]));
   }
 
-  const targets = runs[0]?.targets ?? [];
+  // Judged again from the rows, so runs written by older versions of the bench read the same way.
+  const judged = runs.map((run) => verdicts(run.rows));
+  const targets = judged[0] ?? [];
   if (targets.length > 0) {
-    const against = runs.every((run) => run.targets?.every((t) => t.ceiling === 'paired')) ? `${BASELINES[1]} right before` : BASELINES[1];
-    console.log(`\n${row(['scenario (postgres)', `÷ ${against}, median`, 'runs', 'wanted', 'p99 ms, median', 'p99 ms, runs', 'wanted', 'verdict', `${BASELINES[1]} CPU ÷ this`, 'steal %, scenario / ceiling, runs'])}`);
-    console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---', '---:', '---:']));
+    const against = ceilingLabel(judged.flat());
+    console.log(`\n${row(['scenario (postgres)', `÷ ${against}, median`, 'runs', 'wanted', 'p99 ms, median', 'p99 ms, runs', 'wanted', 'verdict on the medians', 'runs met', `${BASELINES[1]} CPU ÷ this`, 'steal %, scenario / ceiling, runs'])}`);
+    console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---', '---:', '---:', '---:']));
     for (const target of targets) {
-      const all = runs.map((run) => run.targets?.find((t) => t.scenario === target.scenario)).filter((t): t is Verdict => t !== undefined);
+      const all = judged.map((list) => list.find((t) => t.scenario === target.scenario)).filter((t): t is Verdict => t !== undefined);
       const ratio = median(all.map((t) => t.ratio));
       const p99 = median(all.map((t) => t.p99));
       const met = ratio >= target.wanted.ratio && p99 < target.wanted.p99Ms;
       console.log(row([target.scenario, fixed(ratio, 2), all.map((t) => fixed(t.ratio, 2)).join(' / '), `≥ ${fixed(target.wanted.ratio, 2)}`, fixed(p99, 0),
-        all.map((t) => fixed(t.p99, 0)).join(' / '), `< ${target.wanted.p99Ms}`, met ? 'met' : 'missed', fixed(median(all.map((t) => t.cpuRatio)), 2),
+        all.map((t) => fixed(t.p99, 0)).join(' / '), `< ${target.wanted.p99Ms}`, met ? 'met' : 'missed', `${all.filter((t) => t.met).length} of ${all.length}`, fixed(median(all.map((t) => t.cpuRatio)), 2),
         all.map((t) => `${fixed(t.steal?.scenario ?? NaN, 0)}/${fixed(t.steal?.ceiling ?? NaN, 0)}`).join(' · ')]));
     }
   }

@@ -7,6 +7,7 @@ import { principalOf, sessionEnded, unconfirmedPrincipalOf } from '../http/auth.
 import { chooseRepresentation, FEED_VARY } from '../http/content-coding.js';
 import { notModified } from '../http/conditional.js';
 import type { Handlers, OperationExtras, OperationId } from '../http/bind.js';
+import { erasedProblem } from '../services/acknowledgements.js';
 import { AccessLogWriter } from '../services/access-log-writer.js';
 import { readLimitReached } from '../services/subscriptions.js';
 import { capabilityDigest, deleteFeedLink, feedLinkUrl, listFeedLinks, mintFeedLink, rotateFeedLink } from '../services/feed-links.js';
@@ -49,6 +50,7 @@ const noSuchFeed = () => notFound('No feed at this address.');
 
 export function feedHandlers(ctx: AppContext): Handlers {
   const { publicUrl } = ctx.config;
+  const erasure = { publicUrl, deadlineSeconds: ctx.config.acknowledgementDeadlineSeconds };
   const renderer = new VendorFeedRenderer({ db: ctx.db, publicUrl, xmlSchemas: ctx.contract.xmlSchemas, maxBytes: ctx.config.feedCacheBytes });
   const accessLog = new AccessLogWriter(ctx.database);
   const heads = new FeedHeads(ctx.database);
@@ -125,7 +127,8 @@ export function feedHandlers(ctx: AppContext): Handlers {
       const { subscriptionId } = request.params as ById;
       const found = await heads.forSession({ sessionId: principal.sessionId, vendorId: principal.id }, subscriptionId);
       if (found.session === 'ended') throw sessionEnded();
-      if (!found.head) throw notFound('No subscription with this id.');
+      // Vendors that only poll learn of an erasure here: 410, with the deletion they must confirm.
+      if (!found.head) throw (await erasedProblem(ctx.db, principal.id, subscriptionId, erasure)) ?? notFound('No subscription with this id.');
       if (found.head.status !== 'active') throw grantInactive(found.head.status);
       const address = { base: `${publicUrl}/v1/subscriptions/${subscriptionId}/feed`, cacheScope: 'token', entryLinks: true };
       return serve(request, reply, found.head, address, { what: 'feed', refused: grantInactive });

@@ -25,6 +25,7 @@ type ListQuery = { limit: number; cursor?: string; status?: SubscriptionStatus }
 
 export function subscriptionHandlers(ctx: AppContext): Handlers {
   const signer = { keys: ctx.receiptKeys, issuer: ctx.config.publicUrl };
+  const erasure = { publicUrl: ctx.config.publicUrl, deadlineSeconds: ctx.config.acknowledgementDeadlineSeconds };
   return {
     requestSubscription: async (request, reply) => {
       const key = request.headers['idempotency-key'];
@@ -44,17 +45,14 @@ export function subscriptionHandlers(ctx: AppContext): Handlers {
 
     getSubscription: async (request, reply) =>
       // An erased person's subscription answers 410 person-erased, with the acknowledgement asked.
-      reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, {
-        publicUrl: ctx.config.publicUrl,
-        deadlineSeconds: ctx.config.acknowledgementDeadlineSeconds,
-      })),
+      reply.send(await subscriptionForVendor(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, erasure)),
 
     endSubscription: async (request, reply) =>
       reply.send(await endSubscription(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, signer)),
 
     readSubscriptionProfile: async (request, reply) => {
       const type = negotiatedType(ctx, request, 'readSubscriptionProfile');
-      const profile = await readGrantedProfile(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, request.ip, redact, signer);
+      const profile = await readGrantedProfile(ctx.db, principalOf(request).id, (request.params as ById).subscriptionId, request.ip, redact, signer, erasure);
       reply.header('cache-control', 'private, no-store');
       return sendDocument(ctx, request, reply, 'readSubscriptionProfile', profile, { type });
     },

@@ -529,6 +529,7 @@ export async function readGrantedProfile(
   address: string,
   redact: (profile: Record<string, unknown>, fields: string[]) => Record<string, unknown>,
   signer: ReceiptSigner,
+  erasure: AcknowledgementSettings,
 ): Promise<Record<string, unknown>> {
   const outcome = await db.transaction().execute(async (trx) => {
     const row = await trx
@@ -539,7 +540,8 @@ export async function readGrantedProfile(
       .where('s.vendor_id', '=', vendorId)
       .forUpdate('s')
       .executeTakeFirst();
-    if (!row) throw notFound('No subscription with this id.');
+    // An erased person's: 410, with the deletion this vendor must confirm.
+    if (!row) throw (await erasedProblem(trx, vendorId, id, erasure)) ?? notFound('No subscription with this id.');
     const now = new Date();
     if (row.status === 'active' && row.expires_at !== null && row.expires_at <= now) {
       await expireGrant(trx, signer, row.person_id, id, now);

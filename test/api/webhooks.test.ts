@@ -656,8 +656,16 @@ describe('erasure', () => {
     const gone = expectType(await as(quietVendor, { method: 'GET', url: `/v1/subscriptions/${quietId}` }), 410, 'person-erased');
     expect(gone.acknowledgement).toMatchObject({ kind: 'erasure', url: `http://proffer.test/v1/subscriptions/${quietId}/acknowledgements`, webhookId: null });
     expect(expectType(await as(askingVendor, { method: 'GET', url: `/v1/subscriptions/${askingId}` }), 410, 'person-erased').acknowledgement).toBeUndefined();
+    // And from the reads they poll: the feed (any format, conditional or not) and the profile.
+    for (const url of [`/v1/subscriptions/${quietId}/feed`, `/v1/subscriptions/${quietId}/feed?format=json`, `/v1/subscriptions/${quietId}/profile`]) {
+      expect(expectType(await as(quietVendor, { method: 'GET', url }), 410, 'person-erased'), url).toEqual(gone);
+    }
+    expectType(await as(quietVendor, { method: 'GET', url: `/v1/subscriptions/${quietId}/feed`, headers: { 'if-none-match': '"anything"' } }), 410, 'person-erased');
+    expect(expectType(await as(askingVendor, { method: 'GET', url: `/v1/subscriptions/${askingId}/feed` }), 410, 'person-erased').acknowledgement).toBeUndefined();
     // To anyone else the id is still nothing.
     expectType(await as(bystander, { method: 'GET', url: `/v1/subscriptions/${quietId}` }), 404, 'not-found');
+    expectType(await as(bystander, { method: 'GET', url: `/v1/subscriptions/${quietId}/feed` }), 404, 'not-found');
+    expectType(await as(bystander, { method: 'GET', url: `/v1/subscriptions/${quietId}/profile` }), 404, 'not-found');
     expectType(await as(bystander, { method: 'POST', url: `/v1/subscriptions/${quietId}/acknowledgements`, payload: { kind: 'erasure' } }), 404, 'not-found');
     expectType(await putWebhook(quietVendor, quietId, { url: r.url('/late') }), 410, 'person-erased');
 

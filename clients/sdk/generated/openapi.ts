@@ -481,7 +481,8 @@ export interface paths {
          * The granted fields of the person's profile, and nothing else.
          * @description The filled-in registration form, JSON or XML by Accept. Every read checks the grant as it
          *     stands now (status, expiry, daily read limit, fields) and is written to the person's access
-         *     log in the same transaction.
+         *     log in the same transaction. When the person has erased their account, `410 person-erased`,
+         *     as for the subscription itself.
          */
         get: operations["readSubscriptionProfile"];
         put?: never;
@@ -521,6 +522,9 @@ export interface paths {
          *     identity otherwise; the gzip bytes have their own strong `ETag`, so revalidate with the tag
          *     of the coding you receive (any HTTP client that decodes gzip does this by itself).
          *     `Vary: Accept, Accept-Encoding`.
+         *
+         *     When the person has erased their account, `410 person-erased` with the deletion this
+         *     vendor is asked to confirm: a vendor that only polls learns of the erasure here.
          */
         get: operations["readSubscriptionFeed"];
         put?: never;
@@ -5456,6 +5460,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            410: components["responses"]["PersonErased"];
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -5533,6 +5538,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            410: components["responses"]["PersonErased"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AcceptedDuties, NeedsRequest, RequestedField } from '../../policies/index.js';
 import type { Database, StoredOfferStatus, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
+import { requestDigest } from './request-digest.js';
 import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { needOfIntent, type IntentClock } from './intents.js';
 import { requestSubscription, type ReceiptSigner, type SubscriptionRequestBody } from './subscriptions.js';
@@ -55,16 +56,6 @@ export interface PersonOfferView extends OfferCommon {
   needId: string;
   vendor: { id: string; name: string; homepage: string };
 }
-
-/** Key order does not make two bodies different: a retried offer digests like the first. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-const digestOf = (body: unknown) => createHash('sha256').update(canonical(body)).digest('base64url');
 
 /**
  * The subscription request an accepted offer makes carries this Idempotency-Key: a retried or
@@ -137,7 +128,7 @@ export async function createOffer(
     throw new ProblemError('validation', 'validUntil has already passed.', { errors: [{ in: 'body', pointer: '/validUntil', message: 'must be in the future' }] });
   }
   const { personId, needId, intentId: storedIntentId } = await needOfIntent(db, clock, intentId);
-  const digest = digestOf(input);
+  const digest = requestDigest(input);
 
   const existingOpen = async () => {
     const row = await selectOffers(db)

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import {
   evaluate,
@@ -15,6 +15,7 @@ import {
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { erasedProblem, type AcknowledgementSettings } from './acknowledgements.js';
+import { requestDigest } from './request-digest.js';
 import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
@@ -90,15 +91,6 @@ export interface SubscriptionView {
 /** Live statuses: the ones a terms change re-evaluates and a person may revoke. */
 const LIVE: SubscriptionStatus[] = ['active', 'pending'];
 
-/** Key order does not make two requests different: retries of one request digest alike. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-const digestOf = (body: unknown) => createHash('sha256').update(canonical(body)).digest('base64url');
 
 const expiryFrom = (duties: Duties, from: Date) =>
   duties.grantExpiryDays === undefined ? null : new Date(from.getTime() + duties.grantExpiryDays * 86_400_000);
@@ -182,12 +174,12 @@ export async function requestSubscription(
   idempotencyKey: string | undefined,
   signer: ReceiptSigner,
 ): Promise<{ subscription: SubscriptionView; replayed: boolean }> {
-  const requestDigest = digestOf(body);
+  const digest = requestDigest(body);
   const replay = async () => {
     if (!idempotencyKey) return undefined;
     const row = await selectViews(db).where('s.vendor_id', '=', vendorId).where('s.idempotency_key', '=', idempotencyKey).executeTakeFirst();
     if (!row) return undefined;
-    if (row.request_digest !== requestDigest) {
+    if (row.request_digest !== digest) {
       throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was used for a different request; use a new key for a new request.');
     }
     return { subscription: view(row), replayed: true };
@@ -228,7 +220,7 @@ export async function requestSubscription(
         terms_version: terms.version,
         expires_at: active ? expiryFrom(decision.duties, now) : null,
         idempotency_key: idempotencyKey ?? null,
-        request_digest: requestDigest,
+        request_digest: digest,
         created_at: now,
         updated_at: now,
         decided_at: status === 'pending' ? null : now,

@@ -65,6 +65,9 @@ export interface NeedsTable {
   intent_id: Generated<string>;
   /** The minute the need became public and open; null when it is not. Kept by a trigger. */
   listed_at: ColumnType<Date | null, never, never>;
+  /** The creating request's Idempotency-Key and body digest, when it sent one (migration 0009). */
+  idempotency_key: ColumnType<string | null, string | null | undefined, never>;
+  request_digest: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface EventsTable {

@@ -16,7 +16,9 @@ export function needHandlers(ctx: AppContext): Handlers {
 
     createNeed: async (request, reply) => {
       const type = negotiatedType(ctx, request, 'createNeed');
-      const need = await createNeed(ctx.db, principalOf(request).id, request.body as NeedInput);
+      const key = request.headers['idempotency-key'];
+      const { need, replayed } = await createNeed(ctx.db, principalOf(request).id, request.body as NeedInput, typeof key === 'string' ? key : undefined);
+      if (replayed) return sendDocument(ctx, request, reply, 'createNeed', need, { status: 200, type });
       reply.header('location', `${ctx.config.publicUrl}/v1/me/needs/${need.id}`);
       return sendDocument(ctx, request, reply, 'createNeed', need, { status: 201, type });
     },

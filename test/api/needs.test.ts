@@ -232,6 +232,103 @@ describe('POST /v1/me/needs', () => {
   });
 });
 
+describe('POST /v1/me/needs with an Idempotency-Key', () => {
+  it('a retry answers the first need, as it is now (200, no Location), and adds no need and no event', async () => {
+    const who = await server.person();
+    const key = randomUUID();
+    const first = await create(who, BIKE, { 'idempotency-key': key });
+    expect(first.statusCode, first.body).toBe(201);
+    const need = first.json<Need>();
+    const again = await create(who, BIKE, { 'idempotency-key': key });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.headers.location).toBeUndefined();
+    expect(again.json()).toStrictEqual(need);
+    // The same need sent as XML, or with its keys in another order, is the same request.
+    const asXml = await create(who, BIKE_XML, { 'idempotency-key': key, 'content-type': 'application/xml' });
+    expect(asXml.statusCode, asXml.body).toBe(200);
+    expect(asXml.json<Need>().id).toBe(need.id);
+    const reordered = Object.fromEntries(Object.entries(BIKE).reverse());
+    expect((await create(who, reordered, { 'idempotency-key': key })).json<Need>().id).toBe(need.id);
+    // Changed since: the retry answers it as it stands.
+    const changed = await patchOk(who, need.id, { status: 'fulfilled' });
+    const late = await create(who, BIKE, { 'idempotency-key': key });
+    expect(late.statusCode).toBe(200);
+    expect(late.json()).toStrictEqual(changed);
+
+    const { needs, events } = await stored(who);
+    expect(needs.map((n) => n.id)).toEqual([need.id]);
+    expect(events.map((e) => e.kind)).toEqual(['need.created', 'need.updated']);
+  });
+
+  it('the same key with another need is refused (422) and changes nothing', async () => {
+    const who = await server.person();
+    const key = randomUUID();
+    const need = (await create(who, BIKE, { 'idempotency-key': key })).json<Need>();
+    const before = await stored(who);
+    expect(expectProblem(await create(who, { ...BIKE, title: 'A different bike' }, { 'idempotency-key': key }), 422).type).toBe('https://proffer.dev/problems/idempotency-key-reused');
+    expect(await stored(who)).toEqual(before);
+    expect(before.needs.map((n) => n.id)).toEqual([need.id]);
+  });
+
+  it('without a key, or under a new one, each request is a new need', async () => {
+    const who = await server.person();
+    await createOk(who, BIKE);
+    await createOk(who, BIKE);
+    expect((await create(who, BIKE, { 'idempotency-key': randomUUID() })).statusCode).toBe(201);
+    expect((await create(who, BIKE, { 'idempotency-key': randomUUID() })).statusCode).toBe(201);
+    expect((await stored(who)).needs).toHaveLength(4);
+  });
+
+  it("keys are each person's own: another person's same key makes their own need, and never answers A's", async () => {
+    const a = await server.person();
+    const b = await server.person();
+    const key = randomUUID();
+    const needOfA = (await create(a, BIKE, { 'idempotency-key': key })).json<Need>();
+    const ofB = await create(b, BIKE, { 'idempotency-key': key });
+    expect(ofB.statusCode, ofB.body).toBe(201);
+    expect(ofB.json<Need>().id).not.toBe(needOfA.id);
+    // And a different body under A's key is still B's own first use.
+    const c = await server.person();
+    expect((await create(c, { title: 'Tea', category: 'food/tea' }, { 'idempotency-key': key })).statusCode).toBe(201);
+    expect((await stored(a)).needs.map((n) => n.id)).toEqual([needOfA.id]);
+  });
+
+  it('two attempts with one key at once make one need', async () => {
+    const who = await server.person();
+    const key = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 4 }, () => create(who, BIKE, { 'idempotency-key': key })));
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 201]);
+    expect(new Set(answers.map((r) => r.json<Need>().id)).size).toBe(1);
+    const { needs, events } = await stored(who);
+    expect(needs).toHaveLength(1);
+    expect(events).toHaveLength(1);
+  });
+
+  it('a deleted need no longer holds its key', async () => {
+    const who = await server.person();
+    const key = randomUUID();
+    const need = (await create(who, BIKE, { 'idempotency-key': key })).json<Need>();
+    expect((await remove(who, need.id)).statusCode).toBe(204);
+    const anew = await create(who, BIKE, { 'idempotency-key': key });
+    expect(anew.statusCode, anew.body).toBe(201);
+    expect(anew.json<Need>().id).not.toBe(need.id);
+  });
+
+  it.each([['', 'empty'], ['a'.repeat(201), 'too long'], ['has space', 'a space'], ['clé', 'not ASCII']])('refuses a key that is %s (%s) with 400 and creates nothing', async (key) => {
+    const who = await server.person();
+    expectProblem(await create(who, BIKE, { 'idempotency-key': key }), 400);
+    expect(await stored(who)).toEqual({ needs: [], events: [] });
+  });
+
+  it('a bad need under a key creates nothing and leaves the key free', async () => {
+    const who = await server.person();
+    const key = randomUUID();
+    expectProblem(await create(who, { ...BIKE, budget: { min: 700, max: 600, currency: 'EUR' } }, { 'idempotency-key': key }), 400);
+    expect(await stored(who)).toEqual({ needs: [], events: [] });
+    expect((await create(who, BIKE, { 'idempotency-key': key })).statusCode).toBe(201);
+  });
+});
+
 describe('GET /v1/me/needs/{needId}', () => {
   it('reads a need as JSON and as XML, the same data', async () => {
     const who = await server.person();

@@ -131,7 +131,13 @@ export interface paths {
         /** List the person's needs, newest first, paged. */
         get: operations["listNeeds"];
         put?: never;
-        /** Add a need (JSON or XML by Content-Type). */
+        /**
+         * Add a need (JSON or XML by Content-Type).
+         * @description With an `Idempotency-Key`, a retry answers the need the first attempt made, as it is now
+         *     (200), and never adds a second; the same key with a different need is refused (422
+         *     `idempotency-key-reused`). Keys are the person's own: another person's key is another key.
+         *     A need deleted since no longer holds its key.
+         */
         post: operations["createNeed"];
         delete?: never;
         options?: never;
@@ -4344,6 +4350,11 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description Any unique string per request (a UUID is a good choice): send the same key again when you
+         *     retry a request whose answer you never saw, and it answers what the first attempt made.
+         */
+        IdempotencyKey: string;
         SubscriptionId: string;
         /** @description Only subscriptions in this status. */
         SubscriptionStatus: components["schemas"]["status"];
@@ -4734,7 +4745,13 @@ export interface operations {
     createNeed: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Any unique string per request (a UUID is a good choice): send the same key again when you
+                 *     retry a request whose answer you never saw, and it answers what the first attempt made.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4754,6 +4771,29 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A retry under the same Idempotency-Key; the need the first attempt made, as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["need"];
+                    /**
+                     * @example <?xml version="1.0" encoding="UTF-8"?>
+                     *     <need xmlns="https://proffer.dev/ns/1">
+                     *       <id>0b6f7c1e-4a53-4d8e-9a43-5c2f0f0d2a11</id>
+                     *       <title>A second-hand road bike, 54 cm frame</title>
+                     *       <category>sports/cycling</category>
+                     *       <status>fulfilled</status>
+                     *       <visibility>public</visibility>
+                     *       <version>2</version>
+                     *       <createdAt>2026-11-22T10:00:00.000Z</createdAt>
+                     *       <updatedAt>2026-11-23T09:30:00.000Z</updatedAt>
+                     *     </need>
+                     */
+                    "application/xml": components["schemas"]["need"];
+                };
+            };
             /** @description The new need. */
             201: {
                 headers: {
@@ -4784,6 +4824,7 @@ export interface operations {
             406: components["responses"]["NotAcceptable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
         };
     };
     getNeed: {
@@ -5333,8 +5374,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Any unique string per request (a UUID is a good choice). */
-                "Idempotency-Key"?: string;
+                /**
+                 * @description Any unique string per request (a UUID is a good choice): send the same key again when you
+                 *     retry a request whose answer you never saw, and it answers what the first attempt made.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;

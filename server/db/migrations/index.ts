@@ -7,6 +7,7 @@ import * as feedLinks from './0005-feed-links.js';
 import * as webhooks from './0006-webhooks.js';
 import * as intentsOffers from './0007-intents-offers.js';
 import * as grantVersion from './0008-grant-version.js';
+import * as needIdempotency from './0009-need-idempotency.js';
 
 /** Every migration, in order. Listed explicitly: no file-system discovery at run time. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0006-webhooks': webhooks,
   '0007-intents-offers': intentsOffers,
   '0008-grant-version': grantVersion,
+  '0009-need-idempotency': needIdempotency,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,6 +1,7 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { paths } from './generated/openapi.js';
 import { ProfferProblem, ProfferUnreachable } from './problem.js';
+import type { Page, PageOptions } from './types.js';
 
 /** The typed openapi-fetch client of the whole contract: `api.GET('/v1/me/profile')`, etc. */
 export type ApiClient = Client<paths>;
@@ -55,6 +56,18 @@ export async function expectSuccess(pending: Promise<Answer>): Promise<Response>
   const { error, response } = await pending;
   if (!response.ok) throw ProfferProblem.fromResponse(response, error);
   return response;
+}
+
+/** Every item of a paged list, following its `next` cursors (100 items a request). */
+export async function allPages<T>(page: (paging: PageOptions) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const answer: Page<T> = await page({ limit: 100, ...(cursor ? { cursor } : {}) });
+    items.push(...answer.items);
+    cursor = answer.next;
+  } while (cursor);
+  return items;
 }
 
 export interface Tokens {

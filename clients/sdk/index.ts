@@ -2,11 +2,13 @@
 // made by openapi-fetch. Start with `new Proffer({ baseUrl })`; see clients/README.md.
 export { Proffer, type SessionOptions, type VendorSessionOptions } from './proffer.js';
 export { PersonClient, type ProfileWriteOptions } from './person.js';
-export { VendorClient, type FeedFormat, type FeedRead, type FeedReadOptions, type FeedWatchOptions, type SubscriptionRequestOptions } from './vendor.js';
+export { VendorClient, type FeedWatchOptions, type SubscriptionRequestOptions } from './vendor.js';
+export { type FeedFormat, type FeedRead, type FeedReadOptions, type Revalidation } from './feeds.js';
 export { ProfferProblem, ProfferUnreachable, type FieldError } from './problem.js';
 export {
   createApiClient,
   createAuthorizedClient,
+  allPages,
   TokenSession,
   unwrap,
   type ApiClient,

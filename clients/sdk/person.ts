@@ -1,15 +1,22 @@
-import { createAuthorizedClient, expectSuccess, unwrap, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
+import { allPages, createAuthorizedClient, expectSuccess, unwrap, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
+import { conditional, feedRead, type FeedRead, type FeedReadOptions } from './feeds.js';
 import { revokeTokens } from './tokens.js';
 import type {
   AccessLog,
+  AccessLogJsonFeed,
   Approval,
   Evaluation,
   Export,
+  FeedLink,
+  IssuedFeedLink,
   Need,
   NeedInput,
   NeedList,
+  NeedOffer,
+  NeedOfferList,
   NeedPatch,
   NeedStatus,
+  OfferStatus,
   PageOptions,
   Person,
   Profile,
@@ -97,15 +104,8 @@ export class PersonClient {
   }
 
   /** Every need (all pages), newest first. */
-  async allNeeds(options: { status?: NeedStatus } = {}): Promise<Need[]> {
-    const needs: Need[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.listNeeds({ ...options, limit: 100, ...(cursor ? { cursor } : {}) });
-      needs.push(...page.items);
-      cursor = page.next ?? undefined;
-    } while (cursor);
-    return needs;
+  allNeeds(options: { status?: NeedStatus } = {}): Promise<Need[]> {
+    return allPages((paging) => this.listNeeds({ ...options, ...paging }));
   }
 
   createNeed(need: NeedInput): Promise<Need> {
@@ -132,6 +132,28 @@ export class PersonClient {
 
   async deleteNeed(needId: string): Promise<void> {
     await expectSuccess(this.api.DELETE('/v1/me/needs/{needId}', { params: { path: { needId } } }));
+  }
+
+  /** Offers vendors made on the need (while it was public), newest first. */
+  listNeedOffers(needId: string, options: PageOptions & { status?: OfferStatus } = {}): Promise<NeedOfferList> {
+    return unwrap(this.api.GET('/v1/me/needs/{needId}/offers', { params: { path: { needId }, query: options } }));
+  }
+
+  getNeedOffer(needId: string, offerId: string): Promise<NeedOffer> {
+    return unwrap(this.api.GET('/v1/me/needs/{needId}/offers/{offerId}', { params: { path: { needId, offerId } } }));
+  }
+
+  /**
+   * Accepts an open offer: the vendor's request it carries is made under the person's terms as
+   * they stand now, and decided by them (`subscription` names it). The vendor then knows who you are.
+   */
+  acceptOffer(needId: string, offerId: string): Promise<NeedOffer> {
+    return unwrap(this.api.POST('/v1/me/needs/{needId}/offers/{offerId}/accept', { params: { path: { needId, offerId } } }));
+  }
+
+  /** Declines an open offer; the reason, if any, is shown to the vendor. */
+  declineOffer(needId: string, offerId: string, reason?: string): Promise<NeedOffer> {
+    return unwrap(this.api.POST('/v1/me/needs/{needId}/offers/{offerId}/decline', { params: { path: { needId, offerId } }, body: reason ? { reason } : {} }));
   }
 
   /** The person's own feed (Atom by default; RSS or JSON Feed on request), as text. */
@@ -190,9 +212,30 @@ export class PersonClient {
     return unwrap(this.api.POST('/v1/me/subscriptions/{subscriptionId}/revoke', { params: { path: { subscriptionId } }, body: reason ? { reason } : {} }));
   }
 
+  /** The capability links the vendor made for this subscription (never their URLs). */
+  async feedLinks(subscriptionId: string): Promise<FeedLink[]> {
+    return (await unwrap(this.api.GET('/v1/me/subscriptions/{subscriptionId}/feed-links', { params: { path: { subscriptionId } } }))).items;
+  }
+
+  /** Kills a feed link: its URL stops working at once. */
+  async deleteFeedLink(subscriptionId: string, linkId: string): Promise<void> {
+    await expectSuccess(this.api.DELETE('/v1/me/subscriptions/{subscriptionId}/feed-links/{linkId}', { params: { path: { subscriptionId, linkId } } }));
+  }
+
+  /** Gives a feed link a new URL (in this answer only, to pass on); the old one stops working at once. */
+  rotateFeedLink(subscriptionId: string, linkId: string): Promise<IssuedFeedLink> {
+    return unwrap(this.api.POST('/v1/me/subscriptions/{subscriptionId}/feed-links/{linkId}/rotate', { params: { path: { subscriptionId, linkId } } }));
+  }
+
   /** Every vendor read of the person's data, newest first. */
   accessLog(options: PageOptions & { vendor?: string; subscription?: string } = {}): Promise<AccessLog> {
     return unwrap(this.api.GET('/v1/me/access-log', { params: { query: options } }));
+  }
+
+  /** The access log as a feed (Atom by default), revalidated with the previous read's `etag` like `VendorClient.readFeed`. */
+  accessLogFeed(options: FeedReadOptions = {}): Promise<FeedRead<AccessLogJsonFeed>> {
+    const { query, header } = conditional(options);
+    return feedRead(this.api.GET('/v1/me/access-log/feed', { params: { query, header }, parseAs: 'text' }), options.etag);
   }
 
   /** Every consent receipt, newest first (verify them with `Proffer.verifyReceipt`). */

@@ -1,10 +1,11 @@
 import { errors as joseErrors } from 'jose';
 import { createApiClient, TokenSession, unwrap, type ApiClient, type ClientOptions, type Tokens, type TokensListener } from './client.js';
+import { conditional, feedRead, type FeedRead, type FeedReadOptions, type Revalidation } from './feeds.js';
 import { PersonClient } from './person.js';
 import { ProfferProblem } from './problem.js';
 import { verifyReceiptWith } from './receipts.js';
 import { requestTokens } from './tokens.js';
-import type { ConsentReceipt, Jwks, OdrlPolicy, Person, PublicTerms, SignUp, Template, VendorCredentials, VendorRegistration } from './types.js';
+import type { ConsentReceipt, Intent, IntentJsonFeed, IntentQuery, Jwks, OdrlPolicy, Person, PublicTerms, SignUp, Template, VendorCredentials, VendorRegistration } from './types.js';
 import { VendorClient } from './vendor.js';
 
 export interface SessionOptions {
@@ -104,6 +105,30 @@ export class Proffer {
     return unwrap(this.api.GET('/v1/people/{handle}/terms', { params: { path: { handle }, query: { format: 'odrl' } } })) as Promise<OdrlPolicy>;
   }
 
+  /**
+   * A page of the public intent feed: needs people cast publicly, pseudonymously, newest first,
+   * filtered (all filters must hold). `format: 'json'` answers the JSON Feed parsed too, each
+   * item's intent in `_proffer`. Pass the previous read's `etag` to revalidate, as `VendorClient.readFeed`.
+   */
+  intents(options: IntentQuery & Revalidation = {}): Promise<FeedRead<IntentJsonFeed>> {
+    const { query, header } = conditional(options);
+    return feedRead(this.api.GET('/v1/intents', { params: { query, header }, parseAs: 'text' }), options.etag);
+  }
+
+  /** One public intent; one that is closed, private or unknown is a 404 alike. */
+  intent(intentId: string): Promise<Intent> {
+    return unwrap(this.api.GET('/v1/intents/{intentId}', { params: { path: { intentId } } }));
+  }
+
+  /**
+   * Reads a subscription's feed through a capability link, without a token: `link` is the link's
+   * URL (its path is sent to this client's server) or just its capability. A dead link is a 404.
+   */
+  async readFeedLink(link: string, options: FeedReadOptions = {}): Promise<FeedRead> {
+    const { query, header } = conditional(options);
+    return feedRead(this.api.GET('/v1/feeds/{capability}', { params: { path: { capability: capabilityOf(link) }, query, header }, parseAs: 'text' }), options.etag);
+  }
+
   /** The keys that verify consent receipts (fetched once, again when a receipt names an unknown key). */
   jwks(refresh = false): Promise<Jwks> {
     if (refresh || !this.#jwks) {
@@ -127,4 +152,13 @@ export class Proffer {
       return verifyReceiptWith(await this.jwks(true), jws, { issuer });
     }
   }
+}
+
+/** The capability of a feed link's URL (`…/v1/feeds/{capability}`), or the capability as given. */
+function capabilityOf(link: string): string {
+  if (!link.includes('/')) return link;
+  const capability = /\/v1\/feeds\/([^/?#]+)$/.exec(link.replace(/[?#].*$/, ''))?.[1];
+  // The link is a secret: never repeated in an error.
+  if (!capability) throw new Error('Not a feed link: expected …/v1/feeds/{capability}.');
+  return decodeURIComponent(capability);
 }

@@ -47,6 +47,23 @@ export type WebhookMessage = Schemas['WebhookMessage'];
 export type AcknowledgementInput = Schemas['AcknowledgementInput'];
 export type Acknowledgement = Schemas['Acknowledgement'];
 export type AcknowledgementList = Schemas['AcknowledgementList'];
+export type FeedLink = Schemas['FeedLink'];
+/** A feed link as minted or rotated: with its URL, shown this once. */
+export type IssuedFeedLink = Schemas['IssuedFeedLink'];
+export type FeedLinkList = Schemas['FeedLinkList'];
+export type Intent = Schemas['Intent'];
+export type IntentJsonFeed = Schemas['IntentJsonFeed'];
+/** The filters, format and paging of `GET /v1/intents`. */
+export type IntentQuery = NonNullable<operations['listIntents']['parameters']['query']>;
+export type OfferInput = Schemas['OfferInput'];
+/** An offer as the vendor that made it sees it. */
+export type Offer = Schemas['Offer'];
+export type OfferList = Schemas['OfferList'];
+export type OfferStatus = Offer['status'];
+/** An offer as the person sees it, under their need. */
+export type NeedOffer = Schemas['NeedOffer'];
+export type NeedOfferList = Schemas['NeedOfferList'];
+export type AccessLogJsonFeed = Schemas['AccessLogJsonFeed'];
 
 /** A page of a list: its items and the cursor of the next page (null on the last). */
 export interface Page<T> {

@@ -1,11 +1,16 @@
 import { createAuthorizedClient, expectSuccess, unwrap, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
+import { conditional, feedRead, type FeedRead, type FeedReadOptions } from './feeds.js';
 import { revokeTokens } from './tokens.js';
-import { ProfferProblem } from './problem.js';
 import type {
   Acknowledgement,
   AcknowledgementInput,
   Evaluation,
-  JsonFeed,
+  FeedLink,
+  IssuedFeedLink,
+  Offer,
+  OfferInput,
+  OfferList,
+  OfferStatus,
   PageOptions,
   Profile,
   PublicTerms,
@@ -17,32 +22,6 @@ import type {
   Webhook,
   WebhookInput,
 } from './types.js';
-
-export type FeedFormat = 'atom' | 'rss' | 'json';
-
-export interface FeedReadOptions extends PageOptions {
-  /** Atom by default. */
-  format?: FeedFormat;
-  /** The `etag` of the previous read: answered `notModified` if nothing changed since. */
-  etag?: string | null;
-  /** The `lastModified` of the previous read (If-Modified-Since), for when no ETag was kept. */
-  lastModified?: string | null;
-}
-
-/** A read of a subscription's feed: either nothing new (`notModified`), or the page. */
-export type FeedRead =
-  | { notModified: true; etag: string | null }
-  | {
-      notModified: false;
-      /** Keep for the next read (If-None-Match). */
-      etag: string | null;
-      lastModified: string | null;
-      contentType: string;
-      /** The document as sent: Atom, RSS or JSON Feed. */
-      text: string;
-      /** The parsed JSON Feed, when the format is `json`. */
-      feed?: JsonFeed;
-    };
 
 export interface FeedWatchOptions extends Omit<FeedReadOptions, 'etag' | 'lastModified' | 'cursor'> {
   /** Milliseconds between polls (default 30 s). */
@@ -125,26 +104,9 @@ export class VendorClient {
    * it stands. Pass the previous read's `etag` to revalidate: an unchanged feed answers
    * `{ notModified: true }` (a 304, which the person's access log does not count as a read).
    */
-  async readFeed(subscriptionId: string, options: FeedReadOptions = {}): Promise<FeedRead> {
-    const { etag, lastModified, ...query } = options;
-    const header: Record<string, string> = {};
-    if (etag) header['If-None-Match'] = etag;
-    if (lastModified) header['If-Modified-Since'] = lastModified;
-    const { data, error, response } = await this.api.GET('/v1/subscriptions/{subscriptionId}/feed', {
-      params: { path: { subscriptionId }, query, header },
-      parseAs: 'text',
-    });
-    if (response.status === 304) return { notModified: true, etag: response.headers.get('etag') ?? etag ?? null };
-    if (!response.ok || data === undefined) throw ProfferProblem.fromResponse(response, error);
-    const contentType = response.headers.get('content-type') ?? '';
-    return {
-      notModified: false,
-      etag: response.headers.get('etag'),
-      lastModified: response.headers.get('last-modified'),
-      contentType,
-      text: data,
-      ...(/^application\/feed\+json/.test(contentType) ? { feed: JSON.parse(data) as JsonFeed } : {}),
-    };
+  readFeed(subscriptionId: string, options: FeedReadOptions = {}): Promise<FeedRead> {
+    const { query, header } = conditional(options);
+    return feedRead(this.api.GET('/v1/subscriptions/{subscriptionId}/feed', { params: { path: { subscriptionId }, query, header }, parseAs: 'text' }), options.etag);
   }
 
   /**
@@ -163,6 +125,50 @@ export class VendorClient {
       }
       await sleep(intervalMs, signal);
     }
+  }
+
+  // --- capability feed links -----------------------------------------------------------------
+
+  /**
+   * Mints a URL that serves this subscription's feed without a token (for feed readers and other
+   * tools that can only poll a URL), while the grant is active. The URL is in this answer only.
+   */
+  createFeedLink(subscriptionId: string): Promise<IssuedFeedLink> {
+    return unwrap(this.api.POST('/v1/subscriptions/{subscriptionId}/feed-links', { params: { path: { subscriptionId } } }));
+  }
+
+  /** The subscription's feed links (never their URLs), oldest first. */
+  async feedLinks(subscriptionId: string): Promise<FeedLink[]> {
+    return (await unwrap(this.api.GET('/v1/subscriptions/{subscriptionId}/feed-links', { params: { path: { subscriptionId } } }))).items;
+  }
+
+  /** The link's URL stops working at once. */
+  async deleteFeedLink(subscriptionId: string, linkId: string): Promise<void> {
+    await expectSuccess(this.api.DELETE('/v1/subscriptions/{subscriptionId}/feed-links/{linkId}', { params: { path: { subscriptionId, linkId } } }));
+  }
+
+  // --- offers on public intents --------------------------------------------------------------
+
+  /**
+   * Answers a public intent (`Proffer.intents`). One open offer per intent: the same offer again
+   * answers the open one; a different one is a 409 `offer-exists` (withdraw the first).
+   */
+  createOffer(intentId: string, offer: OfferInput): Promise<Offer> {
+    return unwrap(this.api.POST('/v1/intents/{intentId}/offers', { params: { path: { intentId } }, body: offer }));
+  }
+
+  listOffers(options: PageOptions & { status?: OfferStatus } = {}): Promise<OfferList> {
+    return unwrap(this.api.GET('/v1/offers', { params: { query: options } }));
+  }
+
+  /** The offer's status and, once the person accepted it, the subscription it made. */
+  getOffer(offerId: string): Promise<Offer> {
+    return unwrap(this.api.GET('/v1/offers/{offerId}', { params: { path: { offerId } } }));
+  }
+
+  /** Withdraws an open offer (any other state is a 409 `invalid-state`). */
+  withdrawOffer(offerId: string): Promise<Offer> {
+    return unwrap(this.api.DELETE('/v1/offers/{offerId}', { params: { path: { offerId } } }));
   }
 
   // --- push ----------------------------------------------------------------------------------

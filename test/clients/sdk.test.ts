@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -10,10 +10,12 @@ import {
   verifyWebhook,
   WebhookVerificationError,
   type FetchLike,
+  type OfferInput,
   type PersonClient,
   type SubscriptionRequest,
   type TermsInput,
   type Tokens,
+  type VendorClient,
 } from '../../clients/sdk/index.js';
 import { startTestServer, TEST_PASSWORD, uniqueHandle, type TestServer } from '../helpers/server.js';
 
@@ -61,6 +63,21 @@ async function signedUp(): Promise<{ handle: string; person: PersonClient }> {
 }
 
 const SHOP = { name: 'Velo Lyon', homepage: 'https://velo-lyon.example', contact: 'privacy@velo-lyon.example' };
+
+async function registeredShop(name = SHOP.name): Promise<VendorClient> {
+  const credentials = await proffer.registerVendor({ ...SHOP, name });
+  return proffer.loginVendor(credentials.client_id, credentials.client_secret);
+}
+
+/** A page that must have been read (a first read, or one after a change). */
+function read<T extends { notModified: boolean }>(page: T): Extract<T, { notModified: false }> {
+  if (page.notModified) throw new Error('expected a page, got "not modified"');
+  return page as Extract<T, { notModified: false }>;
+}
+
+/** Terms that give any vendor the name for fulfillment at once, under no third-party sharing. */
+const NAME_FOR_ORDERS: TermsInput = { rules: [{ id: 'orders', effect: 'permit', fields: ['name'], purposes: ['fulfillment'], duties: { noThirdPartySharing: true } }] };
+const NAME = { path: 'name', purpose: 'fulfillment', required: true, retentionDays: 30 } as const;
 
 describe("the person's flow", () => {
   it('signs up, logs in, keeps a profile (JSON and XML), needs, terms, and exports', async () => {
@@ -388,5 +405,161 @@ describe('push, end to end', () => {
       receiver.closeAllConnections();
       await new Promise((resolve) => receiver.close(resolve));
     }
+  });
+});
+
+describe('public intents and offers', () => {
+  const bike: OfferInput = { message: 'A 54 cm road bike, serviced last month.', price: { amount: 550, currency: 'EUR' }, request: { fields: [NAME], accepts: { duties: { noThirdPartySharing: true } } } };
+
+  it('reads the intent feed by filters (JSON Feed, revalidated by ETag), one intent, and nothing that names the person', async () => {
+    const { handle, person } = await signedUp();
+    // A category of this test's own: the feed is every public need on the server.
+    const category = `sdk${randomBytes(4).toString('hex')}/bikes`;
+    await person.createNeed({ title: 'A road bike', category, visibility: 'public', budget: { max: 600, currency: 'EUR' }, location: { locality: 'Lyon', country: 'FR' }, wantedBy: '2099-03-01' });
+    await person.createNeed({ title: 'Kept to myself', category, visibility: 'subscribers' });
+
+    const page = read(await proffer.intents({ category, format: 'json' }));
+    expect(page.contentType).toMatch(/^application\/feed\+json/);
+    const intents = page.feed!.items.map((item) => item._proffer);
+    expect(intents).toEqual([expect.objectContaining({ title: 'A road bike', category, budget: { max: 600, currency: 'EUR' }, location: { locality: 'Lyon', country: 'FR' } })]);
+    expect(page.text).not.toContain(handle);
+    expect(await proffer.intents({ category, format: 'json', etag: page.etag })).toEqual({ notModified: true, etag: page.etag });
+    expect(read(await proffer.intents({ category })).text).toMatch(/^<\?xml[\s\S]*<feed xmlns="http:\/\/www.w3.org\/2005\/Atom"[\s\S]*A road bike/);
+
+    const count = async (filters: Parameters<Proffer['intents']>[0]) => read(await proffer.intents({ category, format: 'json', ...filters })).feed!.items.length;
+    expect(await count({ country: 'FR', locality: 'lyon', currency: 'EUR', budgetMax: 700, wantedBefore: '2099-12-31' })).toBe(1);
+    expect(await count({ country: 'GB' })).toBe(0);
+    expect(await count({ currency: 'EUR', budgetMin: 601 })).toBe(0);
+    expect(await count({ wantedBefore: '2099-01-01' })).toBe(0);
+    await expect(proffer.intents({ budgetMin: 10 })).rejects.toMatchObject({ status: 400 }); // a budget needs its currency
+
+    const intent = intents[0]!;
+    expect(await proffer.intent(intent.id)).toEqual(intent);
+    await expect(proffer.intent(randomUUID())).rejects.toMatchObject({ status: 404, code: 'not-found' });
+  });
+
+  it('a vendor offers on an intent; the person sees the offers under the need, accepts one (a subscription under their terms) and declines another', async () => {
+    const { person } = await signedUp();
+    await person.setTerms(NAME_FOR_ORDERS);
+    await person.setProfile({ name: { given: 'Ada' }, birthDate: '1815-12-10' });
+    const category = `sdk${randomBytes(4).toString('hex')}/bikes`;
+    const need = await person.createNeed({ title: 'A road bike', category, visibility: 'public' });
+    const intentId = read(await proffer.intents({ category, format: 'json' })).feed!.items[0]!._proffer!.id;
+    const [shop, rival] = [await registeredShop(), await registeredShop('Cycles Rival')];
+
+    const offer = await shop.createOffer(intentId, bike);
+    expect(offer).toMatchObject({ intentId, status: 'open', subscription: null, price: { amount: 550, currency: 'EUR' } });
+    expect((await shop.createOffer(intentId, bike)).id).toBe(offer.id); // the same offer again is the open one
+    await expect(shop.createOffer(intentId, { ...bike, message: 'Another bike.' })).rejects.toMatchObject({ status: 409, code: 'offer-exists' });
+    const rivalOffer = await rival.createOffer(intentId, { ...bike, message: 'A rival bike.' });
+    expect((await shop.listOffers()).items.map((o) => o.id)).toEqual([offer.id]);
+    expect((await rival.listOffers({ status: 'open' })).items.map((o) => o.id)).toEqual([rivalOffer.id]);
+
+    const seen = await person.listNeedOffers(need.id);
+    expect(seen.items.map((o) => [o.id, o.vendor.name])).toEqual([
+      [rivalOffer.id, 'Cycles Rival'],
+      [offer.id, SHOP.name],
+    ]);
+    expect(await person.getNeedOffer(need.id, offer.id)).toMatchObject({ needId: need.id, message: bike.message, status: 'open' });
+
+    const accepted = await person.acceptOffer(need.id, offer.id);
+    expect(accepted).toMatchObject({ status: 'accepted', subscription: { id: expect.any(String), status: 'active' } });
+    expect((await shop.getOffer(offer.id)).subscription).toEqual(accepted.subscription);
+    expect(await shop.readProfile(accepted.subscription!.id)).toEqual({ name: { given: 'Ada' } }); // never the birth date
+
+    const declined = await person.declineOffer(need.id, rivalOffer.id, 'Found one, thanks.');
+    expect(declined.status).toBe('declined');
+    expect(await rival.getOffer(rivalOffer.id)).toMatchObject({ status: 'declined', statusReason: 'Found one, thanks.' });
+    await expect(rival.withdrawOffer(rivalOffer.id)).rejects.toMatchObject({ status: 409, code: 'invalid-state', extensions: { offerStatus: 'declined' } });
+    expect((await person.listNeedOffers(need.id, { status: 'open' })).items).toEqual([]);
+  });
+
+  it("a vendor withdraws an open offer; unknown offers and another vendor's are 404s; a person's token is not a vendor's", async () => {
+    const { person } = await signedUp();
+    const category = `sdk${randomBytes(4).toString('hex')}/books`;
+    const need = await person.createNeed({ title: 'Babbage, collected', category, visibility: 'public' });
+    const intentId = read(await proffer.intents({ category, format: 'json' })).feed!.items[0]!._proffer!.id;
+    const [shop, other] = [await registeredShop(), await registeredShop('Another shop')];
+    const offer = await shop.createOffer(intentId, bike);
+
+    await expect(other.getOffer(offer.id)).rejects.toMatchObject({ status: 404, code: 'not-found' });
+    await expect(other.withdrawOffer(offer.id)).rejects.toMatchObject({ status: 404 });
+    await expect(shop.getOffer(randomUUID())).rejects.toMatchObject({ status: 404, detail: 'No offer with this id.' });
+    await expect(person.getNeedOffer(need.id, randomUUID())).rejects.toMatchObject({ status: 404, detail: 'No offer with this id.' });
+    const stranger = (await signedUp()).person;
+    await expect(stranger.acceptOffer(need.id, offer.id)).rejects.toMatchObject({ status: 404 });
+    await expect(stranger.listNeedOffers(need.id)).rejects.toMatchObject({ status: 404 });
+    const asPerson = await person.api.GET('/v1/offers');
+    expect(asPerson.error).toMatchObject({ status: 403, type: 'https://proffer.dev/problems/wrong-principal' });
+
+    expect(await shop.withdrawOffer(offer.id)).toMatchObject({ id: offer.id, status: 'withdrawn' });
+    expect((await person.getNeedOffer(need.id, offer.id)).status).toBe('withdrawn');
+    await expect(person.acceptOffer(need.id, offer.id)).rejects.toMatchObject({ status: 409, code: 'invalid-state' });
+  });
+});
+
+describe('capability feed links', () => {
+  it('a vendor mints a link; anyone holding it reads the feed (revalidated); the person lists, rotates and kills it; each read is in the access log', async () => {
+    const { handle, person } = await signedUp();
+    await person.setTerms(NAME_FOR_ORDERS);
+    await person.setProfile({ name: { given: 'Ada' }, birthDate: '1815-12-10' });
+    const shop = await registeredShop();
+    const { id } = await shop.requestSubscription({ person: handle, fields: [NAME], accepts: { termsVersion: 2, duties: { noThirdPartySharing: true } } });
+
+    const minted = await shop.createFeedLink(id);
+    expect(minted).toMatchObject({ subscription: id, live: true, rotatedAt: null, url: expect.stringMatching(/\/v1\/feeds\/[A-Za-z0-9_-]{43}$/) });
+    const { url: _url, ...listed } = minted;
+    expect(await shop.feedLinks(id)).toEqual([listed]);
+    expect(await person.feedLinks(id)).toEqual([listed]);
+
+    const page = read(await proffer.readFeedLink(minted.url, { format: 'json' }));
+    expect(page.feed?.version).toBe('https://jsonfeed.org/version/1.1');
+    expect(page.text).toContain('Ada');
+    expect(page.text).not.toContain('1815');
+    expect(await proffer.readFeedLink(minted.url, { format: 'json', etag: page.etag })).toEqual({ notModified: true, etag: page.etag });
+    const capability = minted.url.split('/').pop()!;
+    expect(read(await proffer.readFeedLink(capability, { format: 'json' })).text).toBe(page.text); // the capability alone will do
+    await expect(proffer.readFeedLink('https://proffer.example/v1/subscriptions/x/feed')).rejects.toThrow(/^Not a feed link/);
+
+    // The person's access log, and its feed, show each read through the link (not the 304).
+    expect((await person.accessLog({ subscription: id })).items.map((entry) => entry.what)).toEqual(['feed-link', 'feed-link']);
+    const log = read(await person.accessLogFeed({ format: 'json' }));
+    expect(log.feed!.items.map((item) => item._proffer?.what)).toEqual(['feed-link', 'feed-link']);
+    expect(await person.accessLogFeed({ format: 'json', etag: log.etag })).toEqual({ notModified: true, etag: log.etag });
+
+    const rotated = await person.rotateFeedLink(id, minted.id);
+    expect(rotated).toMatchObject({ id: minted.id, rotatedAt: expect.any(String) });
+    expect(rotated.url).not.toBe(minted.url);
+    await expect(proffer.readFeedLink(minted.url)).rejects.toMatchObject({ status: 404 });
+    expect(read(await proffer.readFeedLink(rotated.url)).contentType).toMatch(/^application\/atom\+xml/);
+    expect((await shop.feedLinks(id))[0]?.rotatedAt).toBe(rotated.rotatedAt);
+
+    await person.deleteFeedLink(id, minted.id);
+    await expect(proffer.readFeedLink(rotated.url)).rejects.toMatchObject({ status: 404 });
+    expect(await shop.feedLinks(id)).toEqual([]);
+    const second = await shop.createFeedLink(id);
+    await shop.deleteFeedLink(id, second.id);
+    await expect(proffer.readFeedLink(second.url)).rejects.toMatchObject({ status: 404 });
+    await expect(shop.deleteFeedLink(id, second.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("another vendor's or person's subscription is not found; an inactive grant gets no link", async () => {
+    const { handle, person } = await signedUp();
+    await person.setTerms(NAME_FOR_ORDERS);
+    const shop = await registeredShop();
+    const { id } = await shop.requestSubscription({ person: handle, fields: [NAME], accepts: { termsVersion: 2, duties: { noThirdPartySharing: true } } });
+    const link = await shop.createFeedLink(id);
+    const other = await registeredShop('Another shop');
+    await expect(other.createFeedLink(id)).rejects.toMatchObject({ status: 404, detail: 'No subscription with this id.' });
+    await expect(other.deleteFeedLink(id, link.id)).rejects.toMatchObject({ status: 404 });
+    const stranger = (await signedUp()).person;
+    await expect(stranger.feedLinks(id)).rejects.toMatchObject({ status: 404 });
+    await expect(stranger.rotateFeedLink(id, link.id)).rejects.toMatchObject({ status: 404 });
+
+    await person.revoke(id);
+    expect(await person.feedLinks(id)).toEqual([expect.objectContaining({ id: link.id, live: false })]);
+    await expect(proffer.readFeedLink(link.url)).rejects.toMatchObject({ status: 404 });
+    await expect(shop.createFeedLink(id)).rejects.toMatchObject({ status: 403, code: 'grant-inactive', extensions: { subscriptionStatus: 'revoked' } });
+    await expect(person.rotateFeedLink(id, link.id)).rejects.toMatchObject({ status: 409 });
   });
 });

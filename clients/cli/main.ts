@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ProfferProblem, ProfferUnreachable } from '../sdk/index.js';
 import { registerAccountCommands } from './commands/account.js';
 import { registerImportCommand } from './commands/import.js';
+import { registerIntentCommands } from './commands/intents.js';
 import { registerPersonCommands, type Action } from './commands/person.js';
 import { registerVendorCommands } from './commands/vendor.js';
 import { Cli, DEFAULT_SERVER, type GlobalOptions } from './context.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAccountCommands(program, action);
   registerPersonCommands(program, action);
   registerVendorCommands(program, action);
+  registerIntentCommands(program, action);
   registerImportCommand(program, action);
   // Subcommands inherit the settings that make errors ours to report.
   const configure = (command: Command) => {

@@ -1,24 +1,36 @@
 import { writeFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
-import type { Evaluation, Need, NeedInput, Profile, Subscription, SubscriptionStatus, Terms, TermsEvaluation, TermsInput, VendorRequest } from '../../sdk/index.js';
+import type { Command } from 'commander';
+import { allPages } from '../../sdk/index.js';
+import type {
+  Evaluation,
+  FeedLink,
+  IssuedFeedLink,
+  Need,
+  NeedInput,
+  NeedOffer,
+  Offer,
+  OfferStatus,
+  PersonClient,
+  Profile,
+  Subscription,
+  SubscriptionRequest,
+  SubscriptionStatus,
+  Terms,
+  TermsEvaluation,
+  TermsInput,
+  VendorRequest,
+} from '../../sdk/index.js';
 import type { Cli } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readDocument, readJsonObject } from '../files.js';
+import { list, offerStatus, OFFER_STATUSES, oneOf } from '../options.js';
 
 type Run = (cli: Cli, ...args: never[]) => Promise<void>;
 /** Wraps a command's action: builds the Cli from the global options; the caller handles failures. */
 export type Action = (run: Run) => (...args: unknown[]) => Promise<void>;
 
-const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
 const NEED_STATUSES = ['open', 'fulfilled', 'withdrawn', 'expired'] as const;
 const SUBSCRIPTION_STATUSES = ['pending', 'active', 'rejected', 'revoked', 'ended', 'expired'] as const;
-
-function oneOf<T extends string>(allowed: readonly T[], what: string) {
-  return (value: string): T => {
-    if (!allowed.includes(value as T)) throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}; got "${value}".`);
-    return value as T;
-  };
-}
 
 /** Writes personal data to a file only its owner can read. */
 function writePrivateFile(path: string, text: string): void {
@@ -42,16 +54,51 @@ function evaluationLines(evaluation: Evaluation): string[] {
   return [`Outcome: ${evaluation.outcome} (terms version ${evaluation.termsVersion})`, ...evaluation.fields.map((field) => `  ${field.path} for ${field.purpose}: ${field.decision} — ${field.reason}`)];
 }
 
+const askedFields = (fields: SubscriptionRequest['fields']) => fields.map((field) => `${field.path} (${field.purpose}${field.required ? ', required' : ''})`).join(', ');
+
 export function subscriptionLines(subscription: Subscription): string[] {
   const granted = subscription.grant.fields.length ? subscription.grant.fields.join(', ') : 'nothing';
-  const asked = subscription.request.fields.map((field) => `${field.path} (${field.purpose}${field.required ? ', required' : ''})`).join(', ');
   return [
     `${subscription.id}  ${subscription.status}  ${subscription.vendor.name} <${subscription.vendor.homepage}>`,
-    `  asks for: ${asked}`,
+    `  asks for: ${askedFields(subscription.request.fields)}`,
     `  granted:  ${granted}`,
     ...(subscription.statusReason ? [`  why:      ${subscription.statusReason}`] : []),
   ];
 }
+
+/** An offer as the person (with its vendor) or the vendor (with its intent) sees it. */
+export function offerLines(offer: Offer | NeedOffer): string[] {
+  const from = 'vendor' in offer ? `${offer.vendor.name} <${offer.vendor.homepage}>` : `on intent ${offer.intentId}`;
+  const terms = [offer.price && `${offer.price.amount} ${offer.price.currency}`, offer.validUntil && `until ${offer.validUntil}`].filter(Boolean).join(', ');
+  return [
+    `${offer.id}  ${offer.status}  ${from}${terms ? `  (${terms})` : ''}`,
+    `  message:  ${offer.message}`,
+    `  asks for: ${askedFields(offer.request.fields)}`,
+    ...(offer.statusReason ? [`  why:      ${offer.statusReason}`] : []),
+    ...(offer.subscription ? [`  made:     subscription ${offer.subscription.id} (${offer.subscription.status})`] : []),
+  ];
+}
+
+const feedLinkLine = (link: FeedLink) => `${link.id}  ${link.live ? 'live    ' : 'not live'}  created ${link.createdAt}${link.rotatedAt ? `, new URL ${link.rotatedAt}` : ''}`;
+
+/** Listing and deleting a subscription's feed links go alike for its person and its vendor. */
+export const feedLinkActions = (holder: (cli: Cli) => Pick<PersonClient, 'feedLinks' | 'deleteFeedLink'>) => ({
+  list: async (cli: Cli, id: string) => {
+    const links = await holder(cli).feedLinks(id);
+    cli.print(links, links.length ? links.map(feedLinkLine) : 'No feed links.');
+  },
+  delete: async (cli: Cli, id: string, linkId: string) => {
+    await holder(cli).deleteFeedLink(id, linkId);
+    cli.print({ deleted: linkId }, `Feed link ${linkId} deleted: its URL no longer works.`);
+  },
+});
+
+/** A feed link's URL is in this answer only, and is as good as a password to the feed. */
+export const issuedFeedLinkLines = (link: IssuedFeedLink) => [
+  `Feed link ${link.id} of subscription ${link.subscription}:`,
+  `  ${link.url}`,
+  'The URL is shown only once, and anyone who has it reads the feed: keep it like a password.',
+];
 
 export function registerPersonCommands(program: Command, action: Action): void {
   // --- profile ---
@@ -146,6 +193,46 @@ export function registerPersonCommands(program: Command, action: Action): void {
       }),
     );
 
+  needs
+    .command('offers')
+    .description('Offers vendors made on one of your needs (while it was public), newest first.')
+    .argument('<need>', 'the need id (see `proffer needs list`)')
+    .option('--status <status>', OFFER_STATUSES.join(', '), offerStatus)
+    .action(
+      action(async (cli: Cli, needId: string, options: { status?: OfferStatus }) => {
+        const person = cli.person();
+        const offers = await allPages((paging) => person.listNeedOffers(needId, { ...paging, ...(options.status ? { status: options.status } : {}) }));
+        cli.print(offers, offers.length ? offers.flatMap(offerLines) : 'No offers.');
+      }),
+    );
+  needs
+    .command('accept-offer')
+    .description('Accept an open offer: its request is made to you, and your terms as they stand decide it. The vendor learns who you are.')
+    .argument('<need>', 'the need id')
+    .argument('<offer>', 'the offer id (see `proffer needs offers <need>`)')
+    .action(
+      action(async (cli: Cli, needId: string, offerId: string) => {
+        const accepted = await cli.person().acceptOffer(needId, offerId);
+        const made = accepted.subscription;
+        cli.print(accepted, [
+          `Accepted ${accepted.vendor.name}'s offer${made ? `: subscription ${made.id} is ${made.status}` : ''}.`,
+          ...(made?.status === 'pending' ? [`It waits for you: \`proffer subscriptions approve ${made.id}\` (or reject).`] : []),
+        ]);
+      }),
+    );
+  needs
+    .command('decline-offer')
+    .description('Decline an open offer.')
+    .argument('<need>', 'the need id')
+    .argument('<offer>', 'the offer id')
+    .option('--reason <text>', 'shown to the vendor')
+    .action(
+      action(async (cli: Cli, needId: string, offerId: string, options: { reason?: string }) => {
+        const declined = await cli.person().declineOffer(needId, offerId, options.reason);
+        cli.print(declined, `Declined ${declined.vendor.name}'s offer.`);
+      }),
+    );
+
   // --- terms ---
   const terms = program.command('terms').description('Your terms: what vendors may have, for what, under which duties.');
   terms
@@ -210,13 +297,7 @@ export function registerPersonCommands(program: Command, action: Action): void {
     .action(
       action(async (cli: Cli, options: { status?: SubscriptionStatus }) => {
         const person = cli.person();
-        const items: Subscription[] = [];
-        let cursor: string | null = null;
-        do {
-          const page = await person.listSubscriptions({ limit: 100, ...(options.status ? { status: options.status } : {}), ...(cursor ? { cursor } : {}) });
-          items.push(...page.items);
-          cursor = page.next;
-        } while (cursor);
+        const items = await allPages((paging) => person.listSubscriptions({ ...paging, ...(options.status ? { status: options.status } : {}) }));
         cli.print(items, items.length ? items.flatMap(subscriptionLines) : 'No subscriptions.');
       }),
     );
@@ -267,6 +348,30 @@ export function registerPersonCommands(program: Command, action: Action): void {
         cli.print(revoked, `Revoked: ${revoked.vendor.name} can no longer read anything of yours.`);
       }),
     );
+
+  const personFeedLinks = feedLinkActions((cli) => cli.person());
+  subscriptions
+    .command('feed-links')
+    .description("The feed links a vendor made for a subscription: URLs that read its feed without a token (never shown here).")
+    .argument('<id>', 'the subscription id')
+    .action(action(personFeedLinks.list));
+  subscriptions
+    .command('rotate-link')
+    .description('Give a feed link a new URL (shown once); the old one stops working at once.')
+    .argument('<id>', 'the subscription id')
+    .argument('<link>', 'the feed link id (see `proffer subscriptions feed-links <id>`)')
+    .action(
+      action(async (cli: Cli, id: string, linkId: string) => {
+        const rotated = await cli.person().rotateFeedLink(id, linkId);
+        cli.print(rotated, [...issuedFeedLinkLines(rotated), "The old URL no longer works: pass this one on to the vendor's tool if it should keep reading."]);
+      }),
+    );
+  subscriptions
+    .command('delete-link')
+    .description('Kill a feed link: its URL stops working at once.')
+    .argument('<id>', 'the subscription id')
+    .argument('<link>', 'the feed link id')
+    .action(action(personFeedLinks.delete));
 
   // --- the account ---
   program

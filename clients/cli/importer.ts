@@ -16,9 +16,9 @@ import { UsageError } from './errors.js';
  *   created answers 409 on sign-up, and logging in with the line's password proves it is ours
  *   (someone else's account with that handle refuses the password, and the line fails); the
  *   profile is replaced (idempotent); and needs are reconciled with the account's needs, creating
- *   only those not already there. The API has no idempotency key for needs, so this comparison is
- *   what stands in for one: a need whose creation reached the server but whose answer was lost is
- *   found on the account and not created again.
+ *   only those not already there: a need whose creation reached the server but whose answer was
+ *   lost is found on the account and not created again. (A comparison rather than the API's
+ *   Idempotency-Key: it also finds needs created without one, by an older run or the person.)
  */
 
 export interface ImportLine {

@@ -58,6 +58,15 @@ export async function expectSuccess(pending: Promise<Answer>): Promise<Response>
   return response;
 }
 
+export interface IdempotentOptions {
+  /** Any unique string per request (a UUID): a retry under it answers what the first attempt made. */
+  idempotencyKey?: string;
+}
+
+/** The request header of an operation that takes an Idempotency-Key. */
+export const idempotencyHeader = ({ idempotencyKey }: IdempotentOptions): { 'Idempotency-Key'?: string } =>
+  idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {};
+
 /** Every item of a paged list, following its `next` cursors (100 items a request). */
 export async function allPages<T>(page: (paging: PageOptions) => Promise<Page<T>>): Promise<T[]> {
   const items: T[] = [];
@@ -78,6 +87,9 @@ export interface Tokens {
 /** Called with the new tokens after every renewal: save them, since the old refresh token is spent. */
 export type TokensListener = (tokens: Tokens) => void | Promise<void>;
 
+/** Asks the server for new tokens in exchange for `current` (its refresh token is then spent). */
+export type Renew = (current: Tokens) => Promise<Tokens>;
+
 /**
  * The tokens of one signed-in principal and how to renew them. Renewal happens at most once at a
  * time: refresh tokens rotate and a spent one used again ends the whole session, so concurrent
@@ -86,10 +98,10 @@ export type TokensListener = (tokens: Tokens) => void | Promise<void>;
 export class TokenSession {
   #tokens: Tokens;
   #renewing: Promise<void> | undefined;
-  readonly #renew: (current: Tokens) => Promise<Tokens>;
+  readonly #renew: Renew;
   readonly #onTokens: TokensListener | undefined;
 
-  constructor(tokens: Tokens, renew: (current: Tokens) => Promise<Tokens>, onTokens?: TokensListener) {
+  constructor(tokens: Tokens, renew: Renew, onTokens?: TokensListener) {
     this.#tokens = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken };
     this.#renew = renew;
     this.#onTokens = onTokens;

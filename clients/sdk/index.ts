@@ -12,10 +12,12 @@ export {
   TokenSession,
   unwrap,
   type ApiClient,
+  type IdempotentOptions,
   type ClientOptions,
   type FetchLike,
   type Tokens,
   type TokensListener,
+  type Renew,
 } from './client.js';
 export { verifyReceiptWith, RECEIPT_TYP } from './receipts.js';
 export { verifyWebhook, WebhookVerificationError, type VerifiedWebhook } from './webhooks.js';

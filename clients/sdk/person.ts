@@ -1,4 +1,4 @@
-import { allPages, createAuthorizedClient, expectSuccess, unwrap, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
+import { allPages, createAuthorizedClient, expectSuccess, idempotencyHeader, unwrap, type ApiClient, type IdempotentOptions, type ClientOptions, type TokenSession, type Tokens } from './client.js';
 import { conditional, feedRead, type FeedRead, type FeedReadOptions } from './feeds.js';
 import { revokeTokens } from './tokens.js';
 import type {
@@ -108,13 +108,21 @@ export class PersonClient {
     return allPages((paging) => this.listNeeds({ ...options, ...paging }));
   }
 
-  createNeed(need: NeedInput): Promise<Need> {
-    return unwrap(this.api.POST('/v1/me/needs', { body: need }));
+  /** Adds a need. With an `idempotencyKey`, a retry answers the need the first attempt made instead of adding another. */
+  createNeed(need: NeedInput, options: IdempotentOptions = {}): Promise<Need> {
+    return unwrap(this.api.POST('/v1/me/needs', { body: need, params: { header: idempotencyHeader(options) } }));
   }
 
   /** Adds a need written in Proffer XML; answers it as JSON. */
-  createNeedXml(xml: string): Promise<Need> {
-    return unwrap(this.api.POST('/v1/me/needs', { body: xml as unknown as NeedInput, bodySerializer: asText, headers: { 'content-type': XML, accept: 'application/json' } }));
+  createNeedXml(xml: string, options: IdempotentOptions = {}): Promise<Need> {
+    return unwrap(
+      this.api.POST('/v1/me/needs', {
+        body: xml as unknown as NeedInput,
+        bodySerializer: asText,
+        params: { header: idempotencyHeader(options) },
+        headers: { 'content-type': XML, accept: 'application/json' },
+      }),
+    );
   }
 
   getNeed(needId: string): Promise<Need> {

@@ -1,4 +1,4 @@
-import { createAuthorizedClient, expectSuccess, unwrap, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
+import { createAuthorizedClient, expectSuccess, idempotencyHeader, unwrap, type IdempotentOptions, type ApiClient, type ClientOptions, type TokenSession, type Tokens } from './client.js';
 import { conditional, feedRead, type FeedRead, type FeedReadOptions } from './feeds.js';
 import { revokeTokens } from './tokens.js';
 import type {
@@ -30,10 +30,8 @@ export interface FeedWatchOptions extends Omit<FeedReadOptions, 'etag' | 'lastMo
   signal?: AbortSignal;
 }
 
-export interface SubscriptionRequestOptions {
-  /** Any unique string per request (a UUID): a retry then answers the first attempt's subscription. */
-  idempotencyKey?: string;
-}
+/** A retry under the same `idempotencyKey` answers the first attempt's subscription. */
+export type SubscriptionRequestOptions = IdempotentOptions;
 
 /**
  * A vendor signed in with its client credentials: ask people for fields, read what was granted.
@@ -72,7 +70,7 @@ export class VendorClient {
     return unwrap(
       this.api.POST('/v1/subscriptions', {
         body: request,
-        params: { header: options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {} },
+        params: { header: idempotencyHeader(options) },
       }),
     );
   }

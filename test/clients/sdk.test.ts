@@ -97,8 +97,16 @@ describe("the person's flow", () => {
     expect(storedXml).toContain('<given>Augusta</given>');
     expect(await ada.getProfile()).toEqual({ name: { given: 'Augusta' } });
 
-    const bike = await ada.createNeed({ title: 'A road bike, 54 cm', category: 'sports/cycling', budget: { max: 600, currency: 'EUR' }, visibility: 'subscribers' });
-    const books = await ada.createNeedXml('<need xmlns="https://proffer.dev/ns/1"><title>Babbage, collected</title><category>books</category><visibility>subscribers</visibility></need>');
+    const bikeInput = { title: 'A road bike, 54 cm', category: 'sports/cycling', budget: { max: 600, currency: 'EUR' }, visibility: 'subscribers' } as const;
+    const key = randomUUID();
+    const bike = await ada.createNeed(bikeInput, { idempotencyKey: key });
+    // A retry under the key (its answer lost, say) is the same need; the same key in XML too.
+    expect((await ada.createNeed(bikeInput, { idempotencyKey: key })).id).toBe(bike.id);
+    const booksXml = '<need xmlns="https://proffer.dev/ns/1"><title>Babbage, collected</title><category>books</category><visibility>subscribers</visibility></need>';
+    const xmlKey = randomUUID();
+    const books = await ada.createNeedXml(booksXml, { idempotencyKey: xmlKey });
+    expect((await ada.createNeedXml(booksXml, { idempotencyKey: xmlKey })).id).toBe(books.id);
+    await expect(ada.createNeed({ ...bikeInput, title: 'Another bike' }, { idempotencyKey: key })).rejects.toMatchObject({ code: 'idempotency-key-reused', status: 422 });
     expect(books).toMatchObject({ title: 'Babbage, collected', category: 'books', status: 'open' });
     expect((await ada.listNeeds()).items.map((need) => need.id)).toEqual([books.id, bike.id]);
     expect((await ada.closeNeed(bike.id)).status).toBe('fulfilled');

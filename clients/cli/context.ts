@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { Proffer, type PersonClient, type VendorClient } from '../sdk/index.js';
+import lockfile from 'proper-lockfile';
+import { Proffer, type PersonClient, type Renew, type Tokens, type VendorClient } from '../sdk/index.js';
 import { configPath, loadConfig, saveConfig, type SavedConfig } from './config.js';
 import { UsageError } from './errors.js';
 
@@ -61,9 +62,7 @@ export class Cli {
     if (!saved) throw new UsageError('Not logged in as a person: run `proffer login <handle>` first.');
     this.#sameServer(saved.server, 'proffer login <handle>');
     return this.proffer.person(saved, {
-      onTokens: (tokens) => this.updateConfig((config) => {
-        if (config.person?.handle === saved.handle) Object.assign(config.person, tokens);
-      }),
+      coordinateRenewal: this.#renewOnce((config) => (config.person?.handle === saved.handle ? config.person : undefined)),
     });
   }
 
@@ -73,10 +72,34 @@ export class Cli {
     this.#sameServer(saved.server, 'proffer login --vendor');
     return this.proffer.vendor(saved.clientId, saved, {
       ...(saved.clientSecret ? { clientSecret: saved.clientSecret } : {}),
-      onTokens: (tokens) => this.updateConfig((config) => {
-        if (config.vendor?.clientId === saved.clientId) Object.assign(config.vendor, tokens);
-      }),
+      coordinateRenewal: this.#renewOnce((config) => (config.vendor?.clientId === saved.clientId ? config.vendor : undefined)),
     });
+  }
+
+  /**
+   * Renews a saved session once for every `proffer` process sharing this configuration file. A
+   * refresh token is spent by its first use and the server ends the session when it sees it again,
+   * so two commands renewing at once (a script running them in parallel) would sign the user out.
+   * Under a lock on the file, tokens another command saved since this one read them are taken
+   * instead; otherwise the tokens are renewed and saved before the lock is released.
+   */
+  #renewOnce(entryOf: (config: SavedConfig) => Tokens | undefined) {
+    return async (renew: Renew, current: Tokens): Promise<Tokens> => {
+      // A crashed holder's lock goes stale after 10 s; waiters poll for up to ~10 s.
+      const release = await lockfile.lock(this.configPath, { realpath: false, stale: 10_000, retries: { retries: 100, minTimeout: 20, maxTimeout: 100 } });
+      try {
+        const stored = entryOf(loadConfig(this.configPath));
+        if (stored && stored.refreshToken !== current.refreshToken) return { accessToken: stored.accessToken, refreshToken: stored.refreshToken };
+        const next = await renew(current);
+        this.updateConfig((config) => {
+          const entry = entryOf(config);
+          if (entry) Object.assign(entry, { accessToken: next.accessToken, refreshToken: next.refreshToken });
+        });
+        return next;
+      } finally {
+        await release();
+      }
+    };
   }
 
   #sameServer(savedServer: string, login: string): void {

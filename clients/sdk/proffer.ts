@@ -1,5 +1,5 @@
 import { errors as joseErrors } from 'jose';
-import { createApiClient, TokenSession, unwrap, type ApiClient, type ClientOptions, type Tokens, type TokensListener } from './client.js';
+import { createApiClient, TokenSession, unwrap, type ApiClient, type ClientOptions, type Renew, type Tokens, type TokensListener } from './client.js';
 import { conditional, feedRead, type FeedRead, type FeedReadOptions, type Revalidation } from './feeds.js';
 import { PersonClient } from './person.js';
 import { ProfferProblem } from './problem.js';
@@ -11,7 +11,19 @@ import { VendorClient } from './vendor.js';
 export interface SessionOptions {
   /** Told the new tokens after each renewal (refresh tokens rotate: persist the new one). */
   onTokens?: TokensListener;
+  /**
+   * For tokens several processes share (a saved session, as the CLI keeps): each renewal goes
+   * through this, which may take tokens another process renewed since instead of calling `renew`
+   * (a spent refresh token used again ends the session), e.g. under a lock on the shared store.
+   */
+  coordinateRenewal?: (renew: Renew, current: Tokens) => Promise<Tokens>;
 }
+
+/** `renew`, through the session's coordination if it has one. */
+const coordinated = (renew: Renew, options: SessionOptions): Renew => {
+  const { coordinateRenewal } = options;
+  return coordinateRenewal ? (current) => coordinateRenewal(renew, current) : renew;
+};
 
 export interface VendorSessionOptions extends SessionOptions {
   /** With the secret, a session that has ended (revoked, expired) is replaced by logging in again. */
@@ -59,7 +71,7 @@ export class Proffer {
   /** A person client from tokens saved earlier (e.g. by a CLI). */
   person(tokens: Tokens, options: SessionOptions = {}): PersonClient {
     const renew = (current: Tokens) => requestTokens(this.api, { grant_type: 'refresh_token', refresh_token: current.refreshToken });
-    return new PersonClient(this.options, new TokenSession(tokens, renew, options.onTokens), this.api);
+    return new PersonClient(this.options, new TokenSession(tokens, coordinated(renew, options), options.onTokens), this.api);
   }
 
   // --- vendors -------------------------------------------------------------------------------
@@ -86,7 +98,7 @@ export class Proffer {
         return requestTokens(this.api, { grant_type: 'client_credentials', client_id: clientId, client_secret: options.clientSecret });
       }
     };
-    return new VendorClient(this.options, new TokenSession(tokens, renew, options.onTokens), this.api);
+    return new VendorClient(this.options, new TokenSession(tokens, coordinated(renew, options), options.onTokens), this.api);
   }
 
   // --- public reads --------------------------------------------------------------------------

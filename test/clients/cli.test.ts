@@ -205,6 +205,20 @@ describe("a person's session", { timeout: SLOW }, () => {
     ok(await u.proffer(['needs', 'list'])); // the saved token works on the next run
   });
 
+  it('commands run at once with an expired token renew it once between them, and the session lives on', async () => {
+    const u = await signedUpUser();
+    const config = u.config();
+    const spent = config.person!.refreshToken;
+    writeFileSync(u.env.PROFFER_CONFIG, JSON.stringify({ ...config, person: { ...config.person, accessToken: expire(config.person!.accessToken, server.ctx.tokenKey) } }));
+    // Each reads the same spent-to-be refresh token at start; a second use of it would end the session.
+    const runs = await Promise.all(Array.from({ length: 4 }, () => u.proffer(['needs', 'list'])));
+    for (const result of runs) expect(ok(result).stdout).toBe('No needs.\n');
+    expect(u.config().person!.refreshToken).not.toBe(spent);
+    ok(await u.proffer(['needs', 'list'])); // signed in still
+    const sessions = await server.ctx.db.selectFrom('sessions as s').innerJoin('people as p', 'p.id', 's.person_id').select('s.revoked_at').where('p.handle', '=', u.handle).execute();
+    expect(sessions.map((s) => s.revoked_at)).toEqual([null]);
+  });
+
   it('erases only when confirmed, then forgets the session', async () => {
     const u = await signedUpUser();
     refused(await u.proffer(['delete']), 2, /^proffer: Not erased: confirm with --yes/);

@@ -3684,6 +3684,9 @@ export interface components {
             next_url?: string;
             items: {
                 id: string;
+                url?: string;
+                title?: string;
+                content_text?: string;
                 /** Format: date-time */
                 date_published?: string;
                 _proffer?: components["schemas"]["accessLogEntry"];
@@ -3838,6 +3841,9 @@ export interface components {
             next_url?: string;
             items: {
                 id: string;
+                url?: string;
+                title?: string;
+                content_text?: string;
                 /** Format: date-time */
                 date_published?: string;
                 /** Format: date-time */

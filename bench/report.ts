@@ -159,7 +159,8 @@ export interface Verdict {
 /** What the verdicts' ratios divide by, in words (all of a run's verdicts are made the same way). */
 export function ceilingLabel(list: Verdict[]): string {
   if (list.length > 0 && list.every((v) => v.ceiling === 'interleaved')) return `${BASELINES[1]} taking turns with it`;
-  if (list.length > 0 && list.every((v) => v.ceiling === 'interleaved' || v.ceiling === 'paired')) return `${BASELINES[1]} measured right before it`;
+  if (list.length > 0 && list.every((v) => v.ceiling === 'paired')) return `${BASELINES[1]} measured right before it`;
+  if (list.length > 0 && list.every((v) => v.ceiling === 'interleaved' || v.ceiling === 'paired')) return `${BASELINES[1]} in turns with it or right before it`;
   return BASELINES[1];
 }
 

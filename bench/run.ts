@@ -24,7 +24,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --warmup <s>       seconds of unmeasured load before each (default 2; env BENCH_WARMUP)
   --connections <n>  concurrent connections (default 50; env BENCH_CONNECTIONS)
   --slices <n>       a judged scenario and its ceiling alternate in n slices each of
-                     duration ÷ n seconds (default 5; env BENCH_SLICES; 1: one period each)
+                     duration ÷ n seconds (default 5, or one a second for a shorter --duration;
+                     env BENCH_SLICES; 1: one period each, the ceiling first)
   --db <list>        pglite,postgres (default both; env BENCH_DB; PostgreSQL is DATABASE_URL, or a
                      throw-away server from .ci/with-postgres when it is not set)
   --only <list>      scenarios to run besides the baselines (default all; env BENCH_ONLY)
@@ -60,7 +61,7 @@ function parseOptions(argv: string[]): Options | undefined {
       duration: { type: 'string', default: env.BENCH_DURATION ?? '10' },
       warmup: { type: 'string', default: env.BENCH_WARMUP ?? '2' },
       connections: { type: 'string', default: env.BENCH_CONNECTIONS ?? '50' },
-      slices: { type: 'string', default: env.BENCH_SLICES ?? '5' },
+      slices: { type: 'string' },
       db: { type: 'string', default: env.BENCH_DB ?? DATABASES.join(',') },
       only: { type: 'string' },
       json: { type: 'string' },
@@ -78,7 +79,9 @@ function parseOptions(argv: string[]): Options | undefined {
   };
   const duration = number('duration', values.duration, 1, 1800);
   // autocannon samples once a second: a slice shorter than that would be cut to the next sample.
-  const slices = (raw: string) => {
+  const slices = (raw: string | undefined) => {
+    // Not given: 5, fewer for a short smoke run (BENCH_DURATION=2), never an error.
+    if (raw === undefined) return Math.min(5, duration);
     const n = number('slices', raw, 1, 100);
     if (duration / n < 1) throw new UsageError(`--slices ${n}: each slice would be shorter than a second (--duration ${duration})`);
     return n;
@@ -92,7 +95,7 @@ function parseOptions(argv: string[]): Options | undefined {
     duration,
     warmup: number('warmup', values.warmup, 0, 60),
     connections: number('connections', values.connections, 1, 1000),
-    slices: slices(values.slices),
+    slices: slices(values.slices ?? env.BENCH_SLICES),
     databases: databases as DatabaseKind[],
     scenarios: SCENARIOS.filter((s) => ALWAYS_RUN.includes(s.name) || !only || only.includes(s.name)),
     json: values.json,
@@ -274,6 +277,14 @@ async function printStatements(statementsUrl: string, responses: number): Promis
   }
 }
 
+/** The ceiling for the whole duration, then the target (with `between` run in between): for diagnostic runs. */
+async function measureInTurn(ceiling: Loaded, target: Loaded, options: Options, between: () => Promise<void>): Promise<{ ceiling: Measurement; target: Measurement }> {
+  await ceiling.measure(options.duration);
+  await between();
+  await target.measure(options.duration);
+  return { ceiling: ceiling.result(), target: target.result() };
+}
+
 /**
  * A target and its ceiling, measured in alternating slices (ceiling, target, target, ceiling, …):
  * on a shared machine the neighbours' load drifts within a run, and pairs of slices a few seconds
@@ -394,7 +405,8 @@ async function run(options: Options): Promise<void> {
         if (pairedServer && ceilingScenario && scenario.target) {
           const pairedCtx = { ...ctx, base: pairedServer.base, baselineToken: () => pairedServer.token };
           const ceiling = await Loaded.prepare(options, kind, pairedServer, { ...ceilingScenario, name: `${BASELINES[1]}→${scenario.name}` }, pairedCtx, perScenario, databasePid);
-          const both = await measureInterleaved(ceiling, loaded, options);
+          // pg_stat_statements counts the whole database: with it, the ceiling goes first and is not counted.
+          const both = statementsUrl ? await measureInTurn(ceiling, loaded, options, () => resetStatements(statementsUrl)) : await measureInterleaved(ceiling, loaded, options);
           console.log(scenarioLine(both.ceiling));
           measured = both.target;
           measured.pairedCeiling = { requestsPerSecond: both.ceiling.requestsPerSecond, p99: both.ceiling.p99, stealPercent: both.ceiling.stealPercent ?? NaN, cpuPerRequest: both.ceiling.cpuPerRequest };

@@ -80,7 +80,8 @@ function main(files: string[]): void {
     console.log(row([start.database, start.server, values.map((v) => fixed(v, 0)).join(' / ')]));
   }
 
-  // Judged again from the rows, so runs written by older versions of the bench read the same way.
+  // Judged again from the rows, against today's targets: runs written by older versions of the
+  // bench (whose JSON lacks a verdict field or two) then read the same way.
   const judged = runs.map((run) => verdicts(run.rows));
   const targets = judged[0] ?? [];
   if (targets.length > 0) {

@@ -7,6 +7,19 @@ import { UsageError } from './errors.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
+/**
+ * The lock around a renewal, which holds it for one round trip. A holder that crashed leaves a
+ * lock that goes stale 10 s after its last refresh (refreshed every 5 s); waiters keep trying for
+ * about 20 s, long enough to take it over. Losing the lock while holding it (its folder removed)
+ * costs at worst a second renewal, not the command: nothing to throw for.
+ */
+const RENEWAL_LOCK = {
+  realpath: false,
+  stale: 10_000,
+  retries: { retries: 45, factor: 1.5, minTimeout: 20, maxTimeout: 500 },
+  onCompromised: () => {},
+};
+
 export interface GlobalOptions {
   server?: string;
   json?: boolean;
@@ -85,8 +98,10 @@ export class Cli {
    */
   #renewOnce(entryOf: (config: SavedConfig) => Tokens | undefined) {
     return async (renew: Renew, current: Tokens): Promise<Tokens> => {
-      // A crashed holder's lock goes stale after 10 s; waiters poll for up to ~10 s.
-      const release = await lockfile.lock(this.configPath, { realpath: false, stale: 10_000, retries: { retries: 100, minTimeout: 20, maxTimeout: 100 } });
+      const release = await lockfile.lock(this.configPath, RENEWAL_LOCK).catch((error: unknown) => {
+        if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+        throw new UsageError(`Another proffer command has held ${this.configPath}.lock for over 20 s while renewing the session; if none is running, delete that folder and try again.`);
+      });
       try {
         const stored = entryOf(loadConfig(this.configPath));
         if (stored && stored.refreshToken !== current.refreshToken) return { accessToken: stored.accessToken, refreshToken: stored.refreshToken };

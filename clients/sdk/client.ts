@@ -160,8 +160,11 @@ export function bearerAuth(session: TokenSession, baseUrl: string): Middleware {
       if (!attempt || !refusesToken(response)) return undefined;
       try {
         await session.renewAfter(attempt.token);
-      } catch {
-        return undefined;
+      } catch (error) {
+        // Refused by the server (session over): the original 401 says so. Anything else (the
+        // server unreachable, a coordinateRenewal that failed) is the real reason: thrown.
+        if (error instanceof ProfferProblem) return undefined;
+        throw error;
       }
       attempt.retry.headers.set('authorization', `Bearer ${session.tokens.accessToken}`);
       try {

@@ -100,7 +100,7 @@ describe("the person's flow", () => {
     const bikeInput = { title: 'A road bike, 54 cm', category: 'sports/cycling', budget: { max: 600, currency: 'EUR' }, visibility: 'subscribers' } as const;
     const key = randomUUID();
     const bike = await ada.createNeed(bikeInput, { idempotencyKey: key });
-    // A retry under the key (its answer lost, say) is the same need; the same key in XML too.
+    // A retry under the key (its answer lost, say) is the same need; so is one in XML, under its own key.
     expect((await ada.createNeed(bikeInput, { idempotencyKey: key })).id).toBe(bike.id);
     const booksXml = '<need xmlns="https://proffer.dev/ns/1"><title>Babbage, collected</title><category>books</category><visibility>subscribers</visibility></need>';
     const xmlKey = randomUUID();
@@ -177,6 +177,27 @@ describe("the person's flow", () => {
     expect(refused).toMatchObject({ status: 401, type: 'https://proffer.dev/problems/invalid-token', title: 'Invalid token' });
     // One refresh attempt (refused: the session is over), and the request is not repeated.
     expect(counted.calls).toEqual(['GET /v1/me', 'POST /v1/token']);
+  });
+
+  it('renews through coordinateRenewal, which may answer tokens renewed elsewhere, and throws its failure rather than the 401', async () => {
+    const { handle, person } = await signedUp();
+    const counted = countingFetch();
+    // Tokens another process renewed meanwhile: taken as they are, no refresh sent.
+    const elsewhere = (await new Proffer({ baseUrl }).loginPerson(handle, TEST_PASSWORD)).tokens;
+    const adopting = new Proffer({ baseUrl, fetch: counted.fetch }).person({ ...person.tokens, accessToken: expire(person.tokens.accessToken) }, {
+      coordinateRenewal: async (_renew, current) => {
+        expect(current.refreshToken).toBe(person.tokens.refreshToken);
+        return elsewhere;
+      },
+    });
+    expect((await adopting.me()).handle).toBe(handle);
+    expect(counted.calls).toEqual(['GET /v1/me', 'GET /v1/me']);
+    expect(adopting.tokens).toEqual(elsewhere);
+
+    const failing = new Proffer({ baseUrl }).person({ ...elsewhere, accessToken: expire(elsewhere.accessToken) }, {
+      coordinateRenewal: () => Promise.reject(new Error('the shared store is locked')),
+    });
+    await expect(failing.me()).rejects.toThrow('the shared store is locked');
   });
 });
 

@@ -287,7 +287,7 @@ describe('POST /v1/me/needs with an Idempotency-Key', () => {
     const ofB = await create(b, BIKE, { 'idempotency-key': key });
     expect(ofB.statusCode, ofB.body).toBe(201);
     expect(ofB.json<Need>().id).not.toBe(needOfA.id);
-    // And a different body under A's key is still B's own first use.
+    // And a different body under A's key is a third person's own first use.
     const c = await server.person();
     expect((await create(c, { title: 'Tea', category: 'food/tea' }, { 'idempotency-key': key })).statusCode).toBe(201);
     expect((await stored(a)).needs.map((n) => n.id)).toEqual([needOfA.id]);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -217,6 +217,19 @@ describe("a person's session", { timeout: SLOW }, () => {
     ok(await u.proffer(['needs', 'list'])); // signed in still
     const sessions = await server.ctx.db.selectFrom('sessions as s').innerJoin('people as p', 'p.id', 's.person_id').select('s.revoked_at').where('p.handle', '=', u.handle).execute();
     expect(sessions.map((s) => s.revoked_at)).toEqual([null]);
+  });
+
+  it("takes over a renewal lock its crashed holder left behind", async () => {
+    const u = await signedUpUser();
+    const config = u.config();
+    writeFileSync(u.env.PROFFER_CONFIG, JSON.stringify({ ...config, person: { ...config.person, accessToken: expire(config.person!.accessToken, server.ctx.tokenKey) } }));
+    const lock = `${u.env.PROFFER_CONFIG}.lock`;
+    mkdirSync(lock);
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, longAgo, longAgo);
+    expect(ok(await u.proffer(['needs', 'list'])).stdout).toBe('No needs.\n');
+    expect(u.config().person!.refreshToken).not.toBe(config.person!.refreshToken);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('erases only when confirmed, then forgets the session', async () => {
@@ -449,7 +462,10 @@ describe('public intents and offers', { timeout: SLOW }, () => {
     expect(JSON.parse(unknown.stderr)).toMatchObject({ error: 'No offer with this id.', problem: { status: 404, title: 'Not found' } });
     refused(await rival.proffer(['vendor', 'withdraw-offer', rivalOffer.id]), 1, /^proffer: This offer is declined: it cannot be withdrawn\.\n$/);
     // Declined, the rival may offer again, and withdraw that; another vendor cannot.
-    const again = JSON.parse(ok(await rival.proffer(['--json', 'vendor', 'offer', intent!.id, offerFile, '--message', 'A better price.', '--price', '500', '--currency', 'EUR'])).stdout) as { id: string };
+    // --price alone keeps the currency of the file's price.
+    const pricedFile = rival.file('priced.json', JSON.stringify({ message: 'A rival bike.', price: { amount: 650, currency: 'EUR' }, request: { fields: [NAME] } }));
+    refused(await rival.proffer(['vendor', 'offer', intent!.id, offerFile, '--price', '500']), 2, /^proffer: --price needs --currency\.\n$/);
+    const again = JSON.parse(ok(await rival.proffer(['--json', 'vendor', 'offer', intent!.id, pricedFile, '--message', 'A better price.', '--price', '500'])).stdout) as { id: string };
     refused(await shop.proffer(['vendor', 'withdraw-offer', again.id]), 1, /^proffer: No offer with this id\.\n$/);
     expect(ok(await rival.proffer(['vendor', 'withdraw-offer', again.id])).stdout).toBe(`Withdrew offer ${again.id}.\n`);
     expect(JSON.parse(ok(await person.proffer(['--json', 'needs', 'offers', need.id, '--status', 'withdrawn'])).stdout)).toEqual([expect.objectContaining({ id: again.id, message: 'A better price.', price: { amount: 500, currency: 'EUR' } })]);

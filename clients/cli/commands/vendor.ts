@@ -266,15 +266,17 @@ export function registerVendorCommands(program: Command, action: Action): void {
           file: string | undefined,
           options: { message?: string; price?: number; currency?: string; validUntil?: string; fields?: [string, string][]; retentionDays: number; duties?: string[] },
         ) => {
-          if (options.price !== undefined && !options.currency) throw new UsageError('--price needs --currency.');
           const fromFile = file ? readJsonObject(file) : {};
+          // --price alone keeps the file's currency, if it gives one.
+          const currency = options.currency ?? (fromFile.price as { currency?: string } | undefined)?.currency;
+          if (options.price !== undefined && !currency) throw new UsageError('--price needs --currency.');
           const request = { ...(fromFile.request as OfferInput['request'] | undefined) };
           if (options.fields) request.fields = options.fields.map(([path, purpose]) => ({ path, purpose, required: true, retentionDays: options.retentionDays }) as OfferInput['request']['fields'][number]);
           if (options.duties) request.accepts = { duties: Object.fromEntries(options.duties.map((duty) => [duty, true])) };
           const offer = {
             ...fromFile,
             ...(options.message ? { message: options.message } : {}),
-            ...(options.price !== undefined ? { price: { amount: options.price, currency: options.currency } } : {}),
+            ...(options.price !== undefined ? { price: { amount: options.price, currency } } : {}),
             ...(options.validUntil ? { validUntil: options.validUntil } : {}),
             request,
           } as OfferInput;

@@ -3689,6 +3689,8 @@ export interface components {
                 content_text?: string;
                 /** Format: date-time */
                 date_published?: string;
+                /** Format: date-time */
+                date_modified?: string;
                 _proffer?: components["schemas"]["accessLogEntry"];
             }[];
         };

@@ -7,7 +7,7 @@ import { ProblemError, notFound } from '../errors.js';
 import { assertValid } from '../validation.js';
 import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { recordEvent } from './events.js';
-import { requestDigest } from './request-digest.js';
+import { createOnce } from './idempotency.js';
 import { applyMergePatch } from './merge-patch.js';
 
 export type NeedStatus = 'open' | 'fulfilled' | 'withdrawn' | 'expired';
@@ -85,49 +85,37 @@ export async function createNeed(
   idempotencyKey?: string,
 ): Promise<{ need: NeedView; replayed: boolean }> {
   checkBudget(input);
-  const digest = idempotencyKey === undefined ? null : requestDigest(input);
-  const replay = async () => {
-    if (idempotencyKey === undefined) return undefined;
-    const row = await db.selectFrom('needs').selectAll().where('person_id', '=', personId).where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
-    if (!row) return undefined;
-    if (row.request_digest !== digest) {
-      throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was used for a different need; use a new key for a new request.');
-    }
-    return { need: needView(row), replayed: true };
-  };
-  const earlier = await replay();
-  if (earlier) return earlier;
-
-  const now = new Date();
-  try {
-    return await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .insertInto('needs')
-        .values({
-          person_id: personId,
-          id: randomUUID(),
-          status: 'open',
-          version: 1,
-          created_at: now,
-          updated_at: now,
-          ...columns(input),
-          idempotency_key: idempotencyKey ?? null,
-          request_digest: digest,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const view = needView(row);
-      await recordEvent(trx, { personId, kind: 'need.created', subject: row.id, version: 1, at: now, data: { need: view } });
-      return { need: view, replayed: false };
-    });
-  } catch (error) {
-    // Two attempts with one key at once: the loser answers what the winner stored.
-    if ((error as { code?: string }).code === '23505' && idempotencyKey !== undefined) {
-      const winner = await replay();
-      if (winner) return winner;
-    }
-    throw error;
-  }
+  const { value, replayed } = await createOnce(idempotencyKey, input, {
+    what: 'need',
+    find: async (key) => {
+      const row = await db.selectFrom('needs').selectAll().where('person_id', '=', personId).where('idempotency_key', '=', key).executeTakeFirst();
+      return row && { digest: row.request_digest, value: needView(row) };
+    },
+    create: (digest) => {
+      const now = new Date();
+      return db.transaction().execute(async (trx) => {
+        const row = await trx
+          .insertInto('needs')
+          .values({
+            person_id: personId,
+            id: randomUUID(),
+            status: 'open',
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            ...columns(input),
+            idempotency_key: idempotencyKey ?? null,
+            request_digest: idempotencyKey === undefined ? null : digest,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        const view = needView(row);
+        await recordEvent(trx, { personId, kind: 'need.created', subject: row.id, version: 1, at: now, data: { need: view } });
+        return view;
+      });
+    },
+  });
+  return { need: value, replayed };
 }
 
 export async function getNeed(db: Kysely<Database>, personId: string, needId: string): Promise<NeedView> {

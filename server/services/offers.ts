@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AcceptedDuties, NeedsRequest, RequestedField } from '../../policies/index.js';
 import type { Database, StoredOfferStatus, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
-import { requestDigest } from './request-digest.js';
+import { requestDigest } from './idempotency.js';
 import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { needOfIntent, type IntentClock } from './intents.js';
 import { requestSubscription, type ReceiptSigner, type SubscriptionRequestBody } from './subscriptions.js';

@@ -15,7 +15,7 @@ import {
 import type { Database, SubscriptionStatus } from '../db/schema.js';
 import { ProblemError, notFound } from '../errors.js';
 import { erasedProblem, type AcknowledgementSettings } from './acknowledgements.js';
-import { requestDigest } from './request-digest.js';
+import { createOnce } from './idempotency.js';
 import { decodeTimeCursor, encodeTimeCursor, olderThan } from './cursors.js';
 import { buildReceipt, signReceipt, type ReceiptEvent, type ReceiptKeys, type ReceiptStatus } from './receipts.js';
 import { compiledTerms, currentTerms } from './terms.js';
@@ -174,69 +174,57 @@ export async function requestSubscription(
   idempotencyKey: string | undefined,
   signer: ReceiptSigner,
 ): Promise<{ subscription: SubscriptionView; replayed: boolean }> {
-  const digest = requestDigest(body);
-  const replay = async () => {
-    if (!idempotencyKey) return undefined;
-    const row = await selectViews(db).where('s.vendor_id', '=', vendorId).where('s.idempotency_key', '=', idempotencyKey).executeTakeFirst();
-    if (!row) return undefined;
-    if (row.request_digest !== digest) {
-      throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was used for a different request; use a new key for a new request.');
-    }
-    return { subscription: view(row), replayed: true };
-  };
-  const earlier = await replay();
-  if (earlier) return earlier;
-
-  const person = await db.selectFrom('people').select(['id']).where(sql<string>`lower(handle)`, '=', body.person.toLowerCase()).executeTakeFirst();
-  if (!person) throw notFound('No person with this handle.');
-  const terms = await currentTerms(db, person.id);
-  if (body.accepts.termsVersion !== terms.version) {
-    throw new ProblemError('terms-outdated', `The request accepts terms version ${body.accepts.termsVersion}; the person's terms are at version ${terms.version}. Read them at /v1/people/${body.person}/terms and ask again.`, {
-      extensions: { currentTermsVersion: terms.version },
-    });
-  }
-  const vendor = await db.selectFrom('vendors').select(['id', 'homepage']).where('id', '=', vendorId).executeTakeFirstOrThrow();
-  const request: VendorRequest = { fields: body.fields, ...(body.needs ? { needs: body.needs } : {}), accepts: body.accepts };
-  const decision = evaluate(compiledTerms(person.id, terms), request, vendor);
-  const now = new Date();
-  const status: SubscriptionStatus = decision.outcome;
-  const active = status === 'active';
-  const id = randomUUID();
-  try {
-    await db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('subscriptions')
-      .values({
-        person_id: person.id,
-        id,
-        vendor_id: vendorId,
-        status,
-        status_reason: active ? "Granted by the person's terms." : status === 'pending' ? 'Waiting for the person to decide.' : "Refused by the person's terms.",
-        request: JSON.stringify(request),
-        decision: JSON.stringify(decision),
-        granted_fields: JSON.stringify(active ? grantedPaths(decision, { includeAsk: false }) : []),
-        granted_categories: JSON.stringify(active ? grantedCategories(decision, { includeAsk: false }) : []),
-        duties: JSON.stringify(decision.duties),
-        terms_version: terms.version,
-        expires_at: active ? expiryFrom(decision.duties, now) : null,
-        idempotency_key: idempotencyKey ?? null,
-        request_digest: digest,
-        created_at: now,
-        updated_at: now,
-        decided_at: status === 'pending' ? null : now,
-      })
-      .execute();
-    if (active) await recordReceipt(trx, signer, person.id, id, 'granted');
-    });
-  } catch (error) {
-    // Two attempts with one key at once: the loser answers what the winner stored.
-    if ((error as { code?: string }).code === '23505' && idempotencyKey) {
-      const winner = await replay();
-      if (winner) return winner;
-    }
-    throw error;
-  }
-  return { subscription: await byId(db, id, { vendorId }), replayed: false };
+  const { value, replayed } = await createOnce(idempotencyKey, body, {
+    what: 'request',
+    find: async (key) => {
+      const row = await selectViews(db).where('s.vendor_id', '=', vendorId).where('s.idempotency_key', '=', key).executeTakeFirst();
+      return row && { digest: row.request_digest, value: view(row) };
+    },
+    create: async (digest) => {
+      const person = await db.selectFrom('people').select(['id']).where(sql<string>`lower(handle)`, '=', body.person.toLowerCase()).executeTakeFirst();
+      if (!person) throw notFound('No person with this handle.');
+      const terms = await currentTerms(db, person.id);
+      if (body.accepts.termsVersion !== terms.version) {
+        throw new ProblemError('terms-outdated', `The request accepts terms version ${body.accepts.termsVersion}; the person's terms are at version ${terms.version}. Read them at /v1/people/${body.person}/terms and ask again.`, {
+          extensions: { currentTermsVersion: terms.version },
+        });
+      }
+      const vendor = await db.selectFrom('vendors').select(['id', 'homepage']).where('id', '=', vendorId).executeTakeFirstOrThrow();
+      const request: VendorRequest = { fields: body.fields, ...(body.needs ? { needs: body.needs } : {}), accepts: body.accepts };
+      const decision = evaluate(compiledTerms(person.id, terms), request, vendor);
+      const now = new Date();
+      const status: SubscriptionStatus = decision.outcome;
+      const active = status === 'active';
+      const id = randomUUID();
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('subscriptions')
+          .values({
+            person_id: person.id,
+            id,
+            vendor_id: vendorId,
+            status,
+            status_reason: active ? "Granted by the person's terms." : status === 'pending' ? 'Waiting for the person to decide.' : "Refused by the person's terms.",
+            request: JSON.stringify(request),
+            decision: JSON.stringify(decision),
+            granted_fields: JSON.stringify(active ? grantedPaths(decision, { includeAsk: false }) : []),
+            granted_categories: JSON.stringify(active ? grantedCategories(decision, { includeAsk: false }) : []),
+            duties: JSON.stringify(decision.duties),
+            terms_version: terms.version,
+            expires_at: active ? expiryFrom(decision.duties, now) : null,
+            idempotency_key: idempotencyKey ?? null,
+            request_digest: digest,
+            created_at: now,
+            updated_at: now,
+            decided_at: status === 'pending' ? null : now,
+          })
+          .execute();
+        if (active) await recordReceipt(trx, signer, person.id, id, 'granted');
+      });
+      return byId(db, id, { vendorId });
+    },
+  });
+  return { subscription: value, replayed };
 }
 
 export interface Page<T> {
